@@ -1,0 +1,305 @@
+package airnest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/airnest/airnest/internal/sqlgen"
+	"github.com/airnest/airnest/internal/sqlite"
+)
+
+// Sync is how hard a commit pushes data to stable storage.
+type Sync int
+
+const (
+	// SyncFull (the default) syncs the WAL on every commit: an acknowledged
+	// write survives a crash of the process and a power cut.
+	SyncFull Sync = iota
+	// SyncNormal syncs only at checkpoints: an acknowledged write survives a
+	// crash of the process, but a power cut may lose the last commits (never
+	// corrupting the file). Faster for many small commits.
+	SyncNormal
+	// SyncExtra is SyncFull plus a sync of the directory after the WAL is reset.
+	SyncExtra
+)
+
+func (s Sync) pragma() (string, error) {
+	switch s {
+	case SyncFull:
+		return "FULL", nil
+	case SyncNormal:
+		return "NORMAL", nil
+	case SyncExtra:
+		return "EXTRA", nil
+	}
+	return "", fmt.Errorf("%w: Options.Sync %d", ErrInvalid, int(s))
+}
+
+// Options configures a Store. A nil *Options means the defaults.
+type Options struct {
+	// Sync is the durability of a commit; the zero value is SyncFull.
+	Sync Sync
+	// Readers is the most reader connections the store opens
+	// (default: GOMAXPROCS, at least 2).
+	Readers int
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// process before failing with a busy error (default 5s).
+	BusyTimeout time.Duration
+	// ConnMemoryLimit caps the heap SQLite may use on each connection, in
+	// bytes (default 256 MiB). Each connection runs in its own sandbox.
+	ConnMemoryLimit int64
+	// MaxBatch bounds how many concurrent writes one group commit carries
+	// (default 256).
+	MaxBatch int
+}
+
+const (
+	defaultBusyTimeout = 5 * time.Second
+	defaultMemoryLimit = 256 << 20
+)
+
+// Store is one SQLite file holding every collection declared on it.
+// Declare it at package level with NewStore, declare collections on it, then
+// Open it once the path is known.
+//
+// Store is safe for concurrent use by many goroutines. It logs nothing.
+type Store struct {
+	mu     sync.Mutex // guards colls, names and opening/closing
+	colls  []collInit
+	names  map[string]string
+	cfg    sqlite.Config
+	w      *sqlite.Writer
+	rd     *sqlite.Pool
+	db     *sql.DB
+	active *Tx // the Tx whose closure is running on the writer, if any
+
+	gate   atomic.Int64 // in-flight operations, plus the open and closing bits
+	closed chan struct{}
+}
+
+const (
+	gateOpen    = 1 << 62
+	gateClosing = 1 << 61
+	gateCount   = gateClosing - 1
+)
+
+// collInit is what a declared collection does when its store opens.
+type collInit interface {
+	tableName() string
+	init(c *sqlite.Conn) error
+}
+
+// NewStore returns a store that is not open yet. Collections may be declared
+// on it right away; their tables are made when the store opens.
+func NewStore() *Store {
+	return &Store{names: map[string]string{}, closed: make(chan struct{}, 1)}
+}
+
+// Open opens (creating if needed) the SQLite file at path. See Store.Open.
+func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
+	s := NewStore()
+	if err := s.Open(ctx, path, opts); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenMemory opens a store on a fresh in-memory database, shared by all the
+// store's connections and gone when it closes. For tests and scratch state.
+func OpenMemory(ctx context.Context, opts *Options) (*Store, error) {
+	return Open(ctx, ":memory:", opts)
+}
+
+// Open opens the SQLite file at path (":memory:" for an in-memory database),
+// in WAL mode, and creates or updates the tables of every collection declared
+// so far, in one transaction. It fails if the store is already open.
+func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
+	if opts == nil {
+		opts = &Options{}
+	}
+	syncMode, err := opts.Sync.pragma()
+	if err != nil {
+		return err
+	}
+	cfg := sqlite.Config{
+		URI:         sqlite.FileURI(path),
+		Synchronous: syncMode,
+		BusyTimeout: opts.BusyTimeout,
+		HeapLimit:   opts.ConnMemoryLimit,
+	}
+	if path == ":memory:" {
+		cfg.URI, cfg.Memory = sqlite.MemoryURI(), true
+	}
+	if cfg.BusyTimeout <= 0 {
+		cfg.BusyTimeout = defaultBusyTimeout
+	}
+	if cfg.HeapLimit <= 0 {
+		cfg.HeapLimit = defaultMemoryLimit
+	}
+	readers := opts.Readers
+	if readers <= 0 {
+		readers = max(2, runtime.GOMAXPROCS(0))
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate.Load()&(gateOpen|gateClosing) != 0 {
+		return fmt.Errorf("%w: Open: store is already open or was closed", ErrInvalid)
+	}
+	wc, err := sqlite.Open(ctx, cfg, false)
+	if err != nil {
+		return fmt.Errorf("airnest: open %s: %w", path, err)
+	}
+	w := sqlite.NewWriter(wc)
+	if opts.MaxBatch > 0 {
+		w.MaxBatch = opts.MaxBatch
+	}
+	err = w.Exclusive(ctx, func(c *sqlite.Conn) error {
+		return inTx(c, func() error {
+			if err := c.Exec(sqlgen.Meta); err != nil {
+				return err
+			}
+			for _, ci := range s.colls {
+				if err := ci.init(c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		wc.Close()
+		return fmt.Errorf("airnest: open %s: %w", path, err)
+	}
+	s.cfg, s.w, s.rd = cfg, w, sqlite.NewPool(cfg, readers)
+	s.gate.Or(gateOpen)
+	return nil
+}
+
+// inTx runs fn inside BEGIN IMMEDIATE ... COMMIT on c, rolling back on error.
+func inTx(c *sqlite.Conn, fn func() error) error {
+	if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		c.Rollback()
+		return err
+	}
+	if err := c.Exec("COMMIT"); err != nil {
+		c.Rollback()
+		return err
+	}
+	return nil
+}
+
+// enter registers an operation; it fails with ErrClosed unless the store is
+// open. Every enter is paired with a leave.
+func (s *Store) enter() error {
+	v := s.gate.Add(1)
+	if v&gateOpen == 0 || v&gateClosing != 0 {
+		s.leave()
+		if v&gateOpen == 0 && v&gateClosing == 0 {
+			return fmt.Errorf("%w: store is not open", ErrClosed)
+		}
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) leave() {
+	if v := s.gate.Add(-1); v&gateClosing != 0 && v&gateCount == 0 {
+		select {
+		case s.closed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Close waits for the operations in flight to finish, then closes the file.
+// Later calls on the store, its collections and its iterators return
+// ErrClosed. Closing a closed store is a no-op.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.gate.Load()
+	if v&gateOpen == 0 || v&gateClosing != 0 {
+		return nil
+	}
+	s.gate.Or(gateClosing)
+	for s.gate.Load()&gateCount != 0 {
+		<-s.closed
+	}
+	var errs []error
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	errs = append(errs, s.rd.Close(), s.w.Close())
+	return errors.Join(errs...)
+}
+
+// DB returns a database/sql handle on the same file, every connection set up
+// with the store's PRAGMAs, for anything airnest does not do itself. Writes
+// through it bypass airnest's index bookkeeping: keep them to tables of your
+// own. The handle is closed by Close.
+func (s *Store) DB() (*sql.DB, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		db, err := sqlite.OpenDB(s.cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.db = db
+	}
+	return s.db, nil
+}
+
+// register adds a collection declaration; called by Collection.
+func (s *Store) register(ci collInit, goType string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := ci.tableName()
+	if other, ok := s.names[name]; ok {
+		return fmt.Errorf("%w: collection %q: the table name is already used by %s (pin another with airnest.Name)", ErrInvalid, name, other)
+	}
+	if s.gate.Load()&gateClosing != 0 {
+		return ErrClosed
+	}
+	if s.gate.Load()&gateOpen != 0 {
+		// Declared after Open: make its table now.
+		if s.w.Reentrant() {
+			return fmt.Errorf("%w: collection %q declared inside a transaction", ErrInvalid, name)
+		}
+		err := s.w.Exclusive(context.Background(), func(c *sqlite.Conn) error {
+			return inTx(c, func() error { return ci.init(c) })
+		})
+		if err != nil {
+			return err
+		}
+	}
+	s.names[name] = goType
+	s.colls = append(s.colls, ci)
+	return nil
+}
+
+// readConn takes a reader connection for ctx; put it back with s.rd.Put.
+func (s *Store) readConn(ctx context.Context) (*sqlite.Conn, error) {
+	c, err := s.rd.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ctx.Done() != nil {
+		c.SetInterrupt(ctx)
+	}
+	return c, nil
+}

@@ -1,0 +1,730 @@
+package airnest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/airnest/airnest/codec"
+	"github.com/airnest/airnest/internal/sqlgen"
+	"github.com/airnest/airnest/internal/sqlite"
+)
+
+// Option configures a collection: Index, Unique, Name.
+type Option struct {
+	apply func(*collOptions)
+}
+
+type indexDecl struct {
+	spec   string // "status" or "status,priority"
+	unique bool
+}
+
+type collOptions struct {
+	name    string
+	indexes []indexDecl
+}
+
+// Index declares index columns. Each name is a field of T, matched ignoring
+// case and underscores ("created_at" is CreatedAt), that becomes a typed SQL
+// column with its own index. A name of the form "status,priority" declares
+// one composite index over those columns, in that order, for queries that
+// filter on the first and sort by the second.
+func Index(names ...string) Option {
+	return Option{func(o *collOptions) {
+		for _, n := range names {
+			o.indexes = append(o.indexes, indexDecl{spec: n})
+		}
+	}}
+}
+
+// Unique is Index with UNIQUE indexes: a Save that would give two values the
+// same column value fails with ErrConflict. NULLs (nil pointers, zero times,
+// zero IDs) never clash.
+func Unique(names ...string) Option {
+	return Option{func(o *collOptions) {
+		for _, n := range names {
+			o.indexes = append(o.indexes, indexDecl{spec: n, unique: true})
+		}
+	}}
+}
+
+// Name pins the table name; the default is the Go type's name.
+func Name(table string) Option {
+	return Option{func(o *collOptions) { o.name = table }}
+}
+
+// Coll is a typed collection of T values stored in one table. Methods that
+// take no Tx run in their own transaction; Coll.In(tx) gives the same methods
+// bound to a transaction.
+//
+// Coll is safe for concurrent use; a Coll bound to a Tx must stay inside the
+// Tx's closure.
+type Coll[T any] struct {
+	c  *collection[T]
+	tx *Tx
+}
+
+// collection holds what every handle of one collection shares.
+type collection[T any] struct {
+	store  *Store
+	name   string
+	goType string
+	idOff  uintptr
+	cols   []indexCol
+	table  sqlgen.Table
+	codec  atomic.Pointer[codec.Codec[T]]
+
+	qUpsert, qLoad, qExists, qDelete, qScan, qScanAfter, qCount *sqlite.Query
+}
+
+// Collection declares a collection of T on store. T must be a struct with a
+// field `ID airnest.ID[T]`. It panics on a programmer error (no ID field, an
+// unknown or unindexable field, a clash of names), like regexp.MustCompile;
+// NewCollection returns the error instead.
+func Collection[T any](store *Store, opts ...Option) *Coll[T] {
+	c, err := NewCollection[T](store, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// NewCollection is Collection returning the error instead of panicking.
+// The error wraps ErrInvalid.
+func NewCollection[T any](store *Store, opts ...Option) (*Coll[T], error) {
+	var o collOptions
+	for _, opt := range opts {
+		if opt.apply != nil {
+			opt.apply(&o)
+		}
+	}
+	t := reflect.TypeFor[T]()
+	if t.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("%w: Collection[%s]: T must be a struct type", ErrInvalid, t)
+	}
+	name := o.name
+	if name == "" {
+		name = t.Name()
+	}
+	if err := sqlgen.ValidName(name); err != nil {
+		return nil, fmt.Errorf("%w: Collection[%s]: table %v (pin one with airnest.Name)", ErrInvalid, t, err)
+	}
+	f, ok := t.FieldByName("ID")
+	if !ok || f.Type != reflect.TypeFor[ID[T]]() || len(f.Index) != 1 {
+		return nil, fmt.Errorf("%w: Collection[%s]: %s needs a field `ID airnest.ID[%s]`", ErrInvalid, t, t, t.Name())
+	}
+	cols, sqlCols, comps, err := planIndexes(name, t, &o)
+	if err != nil {
+		return nil, err
+	}
+	c := &collection[T]{store: store, name: name, goType: t.String(), idOff: f.Offset, cols: cols}
+	c.table = sqlgen.Table{Name: name, Columns: sqlCols, Composites: comps}
+	c.qUpsert = sqlite.NewQuery(c.table.Upsert())
+	c.qLoad = sqlite.NewQuery(c.table.Load())
+	c.qExists = sqlite.NewQuery(c.table.Exists())
+	c.qDelete = sqlite.NewQuery(c.table.Delete())
+	c.qScan = sqlite.NewQuery(c.table.Scan())
+	c.qScanAfter = sqlite.NewQuery(c.table.ScanAfter())
+	c.qCount = sqlite.NewQuery(c.table.Count())
+	if err := store.register(c, c.goType); err != nil {
+		return nil, err
+	}
+	return &Coll[T]{c: c}, nil
+}
+
+// Name is the collection's table name.
+func (c *Coll[T]) Name() string { return c.c.name }
+
+// In returns the collection bound to tx: its methods run inside the
+// transaction and see its uncommitted writes.
+func (c *Coll[T]) In(tx *Tx) *Coll[T] { return &Coll[T]{c: c.c, tx: tx} }
+
+func (c *collection[T]) tableName() string { return c.name }
+
+func (c *collection[T]) idOf(v *T) *ID[T] {
+	return (*ID[T])(unsafe.Add(unsafe.Pointer(v), c.idOff))
+}
+
+func (c *collection[T]) errorf(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if sqlite.IsUnique(err) {
+		return fmt.Errorf("airnest: %s.%s: %w: %w", c.name, op, ErrConflict, err)
+	}
+	return fmt.Errorf("airnest: %s.%s: %w", c.name, op, err)
+}
+
+// encode builds the blob and the index column values of *v.
+func (c *collection[T]) encode(buf []byte, v *T, vals []sqlValue) ([]byte, []sqlValue, error) {
+	blob, err := c.codec.Load().Append(buf, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	rv := reflect.ValueOf(v).Elem()
+	for _, col := range c.cols {
+		fv, err := rv.FieldByIndexErr(col.index)
+		var sv sqlValue
+		if err == nil {
+			sv, err = col.conv(fv)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: index %q (field %s): %v", ErrInvalid, col.name, col.field, err)
+		}
+		vals = append(vals, sv)
+	}
+	return blob, vals, nil
+}
+
+// write upserts one row on conn.
+func (c *collection[T]) write(conn *sqlite.Conn, id ID[T], blob []byte, vals []sqlValue) error {
+	st, err := conn.Prepare(c.qUpsert)
+	if err != nil {
+		return err
+	}
+	st.BindBlob(1, id.u[:])
+	st.BindBlob(2, blob)
+	for i, v := range vals {
+		if err := v.bind(st, i+3); err != nil {
+			st.Reset()
+			return err
+		}
+	}
+	return st.Exec()
+}
+
+// saveBuf holds what one Save needs, reused through a pool.
+type saveBuf struct {
+	blob []byte
+	vals []sqlValue
+}
+
+var saveBufs = sync.Pool{New: func() any { return &saveBuf{blob: make([]byte, 0, 1024)} }}
+
+// Save stores *v, replacing any value with the same ID (an upsert). A zero
+// v.ID is first set to a fresh NewID; if Save fails it is zero again.
+// Errors: ErrInvalid (v cannot be encoded or indexed), ErrConflict (a Unique
+// index clash), ErrClosed, ErrTxDone, or the context's error.
+func (c *Coll[T]) Save(ctx context.Context, v *T) error {
+	cc := c.c
+	idp := cc.idOf(v)
+	assigned := idp.IsZero()
+	if assigned {
+		*idp = NewID[T]()
+	}
+	err := c.save(ctx, v, *idp)
+	if err != nil && assigned {
+		*idp = ID[T]{}
+	}
+	return err
+}
+
+func (c *Coll[T]) save(ctx context.Context, v *T, id ID[T]) error {
+	cc := c.c
+	if c.tx != nil {
+		return c.tx.run(ctx, cc.name, "Save", func(conn *sqlite.Conn) error {
+			blob, vals, err := cc.encode(nil, v, nil)
+			if err != nil {
+				return err
+			}
+			return cc.write(conn, id, blob, vals)
+		})
+	}
+	s := cc.store
+	if err := s.enter(); err != nil {
+		return cc.errorf("Save", err)
+	}
+	defer s.leave()
+	b := saveBufs.Get().(*saveBuf)
+	defer saveBufs.Put(b)
+	blob, vals, err := cc.encode(b.blob[:0], v, b.vals[:0])
+	if err != nil {
+		return cc.errorf("Save", err)
+	}
+	b.blob, b.vals = blob, vals
+	j := sqlite.NewJob()
+	j.Ctx = ctx
+	j.Run = func(conn *sqlite.Conn) error { return cc.write(conn, id, blob, vals) }
+	err = s.w.Do(j)
+	j.Release()
+	return cc.errorf("Save", s.writeErr(err))
+}
+
+// writeErr explains a write refused because it would wait for itself.
+func (s *Store) writeErr(err error) error {
+	if errors.Is(err, sqlite.ErrReentrant) {
+		return fmt.Errorf("%w: a write through the store from inside Store.Tx or an Update function would wait for itself; use Coll.In(tx)", ErrInvalid)
+	}
+	return err
+}
+
+// loadOn reads the value with id on conn.
+func (c *collection[T]) loadOn(conn *sqlite.Conn, id ID[T]) (T, error) {
+	var v T
+	st, err := conn.Prepare(c.qLoad)
+	if err != nil {
+		return v, err
+	}
+	st.BindBlob(1, id.u[:])
+	if !st.Step() {
+		err := st.Err()
+		st.Reset()
+		if err == nil {
+			err = fmt.Errorf("%w: id %s", ErrNotFound, id)
+		}
+		return v, err
+	}
+	err = c.codec.Load().Decode(st.ColumnRawBlob(0), &v)
+	st.Reset()
+	if err != nil {
+		return v, fmt.Errorf("id %s: %w", id, err)
+	}
+	return v, nil
+}
+
+// read runs fn on a reader connection, or on the Tx's connection when bound.
+func (c *Coll[T]) read(ctx context.Context, op string, fn func(conn *sqlite.Conn) error) error {
+	if c.tx != nil {
+		return c.tx.run(ctx, c.c.name, op, fn)
+	}
+	s := c.c.store
+	if err := s.enter(); err != nil {
+		return c.c.errorf(op, err)
+	}
+	defer s.leave()
+	conn, err := s.readConn(ctx)
+	if err != nil {
+		return c.c.errorf(op, err)
+	}
+	defer s.rd.Put(conn)
+	return c.c.errorf(op, fn(conn))
+}
+
+// Load returns the value with id. Errors: ErrNotFound, ErrSchema (the stored
+// value does not decode into T), ErrClosed, ErrTxDone, the context's error.
+func (c *Coll[T]) Load(ctx context.Context, id ID[T]) (T, error) {
+	var v T
+	err := c.read(ctx, "Load", func(conn *sqlite.Conn) (err error) {
+		v, err = c.c.loadOn(conn, id)
+		return err
+	})
+	return v, err
+}
+
+// Exists reports whether a value with id is stored.
+func (c *Coll[T]) Exists(ctx context.Context, id ID[T]) (bool, error) {
+	var ok bool
+	err := c.read(ctx, "Exists", func(conn *sqlite.Conn) error {
+		st, err := conn.Prepare(c.c.qExists)
+		if err != nil {
+			return err
+		}
+		st.BindBlob(1, id.u[:])
+		ok = st.Step()
+		return st.Reset()
+	})
+	return ok, err
+}
+
+// Count returns the number of values in the collection.
+func (c *Coll[T]) Count(ctx context.Context) (int, error) {
+	var n int
+	err := c.read(ctx, "Count", func(conn *sqlite.Conn) error {
+		st, err := conn.Prepare(c.c.qCount)
+		if err != nil {
+			return err
+		}
+		if st.Step() {
+			n = int(st.ColumnInt64(0))
+		}
+		return st.Reset()
+	})
+	return n, err
+}
+
+// Delete removes the value with id; an absent id is not an error.
+func (c *Coll[T]) Delete(ctx context.Context, id ID[T]) error {
+	return c.writeOp(ctx, "Delete", false, func(conn *sqlite.Conn) error {
+		return c.c.deleteOn(conn, id)
+	})
+}
+
+func (c *collection[T]) deleteOn(conn *sqlite.Conn, id ID[T]) error {
+	st, err := conn.Prepare(c.qDelete)
+	if err != nil {
+		return err
+	}
+	st.BindBlob(1, id.u[:])
+	return st.Exec()
+}
+
+// writeOp runs fn as one write: in the bound Tx, or through the group-commit
+// writer. user marks fn as calling user code.
+func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(conn *sqlite.Conn) error) error {
+	cc := c.c
+	if c.tx != nil {
+		return c.tx.run(ctx, cc.name, op, fn)
+	}
+	s := cc.store
+	if err := s.enter(); err != nil {
+		return cc.errorf(op, err)
+	}
+	defer s.leave()
+	j := sqlite.NewJob()
+	j.Ctx, j.Run, j.Tx, j.User = ctx, fn, user, user
+	err := s.w.Do(j)
+	j.Release()
+	return cc.errorf(op, s.writeErr(err))
+}
+
+// Update loads the value with id, calls fn on it and saves the result, all in
+// one write transaction, so concurrent Updates of one value never lose each
+// other's changes. An error from fn is returned and nothing is written. fn
+// must not change the ID, and must not write through the store (it may run on
+// another goroutine, inside a batch of other writers' work); it may run again
+// only if you call Update again.
+// Errors: ErrNotFound, ErrSchema, ErrInvalid, ErrConflict, fn's error.
+func (c *Coll[T]) Update(ctx context.Context, id ID[T], fn func(*T) error) (T, error) {
+	cc := c.c
+	var out T
+	err := c.writeOp(ctx, "Update", true, func(conn *sqlite.Conn) error {
+		v, err := cc.loadOn(conn, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(&v); err != nil {
+			return err
+		}
+		if got := *cc.idOf(&v); got != id {
+			return fmt.Errorf("%w: the update function changed the ID from %s to %s", ErrInvalid, id, got)
+		}
+		b := saveBufs.Get().(*saveBuf)
+		defer saveBufs.Put(b)
+		blob, vals, err := cc.encode(b.blob[:0], &v, b.vals[:0])
+		if err != nil {
+			return err
+		}
+		b.blob, b.vals = blob, vals
+		if err := cc.write(conn, id, blob, vals); err != nil {
+			return err
+		}
+		out = v
+		return nil
+	})
+	return out, err
+}
+
+// Scan returns every value in ID (creation) order, read in one snapshot.
+func (c *Coll[T]) Scan(ctx context.Context) ([]T, error) {
+	var out []T
+	err := c.read(ctx, "Scan", func(conn *sqlite.Conn) error {
+		st, err := conn.Prepare(c.c.qScan)
+		if err != nil {
+			return err
+		}
+		defer st.Reset()
+		dec := c.c.codec.Load()
+		for st.Step() {
+			var v T
+			if err := dec.Decode(st.ColumnRawBlob(1), &v); err != nil {
+				return fmt.Errorf("id %x: %w", st.ColumnRawBlob(0), err)
+			}
+			out = append(out, v)
+		}
+		return st.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// allPage is how many values All reads per round trip.
+const allPage = 256
+
+// All streams every value in ID order. It reads a page at a time and holds
+// no connection while your loop body runs, so the body may use the store
+// freely; a value saved meanwhile with a higher ID is included, each value is
+// seen once. An error is yielded once, as the last pair. Breaking out of the
+// loop early releases everything.
+func (c *Coll[T]) All(ctx context.Context) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var after []byte
+		page := make([]T, 0, allPage)
+		ids := make([][16]byte, 0, allPage)
+		for {
+			page, ids = page[:0], ids[:0]
+			err := c.read(ctx, "All", func(conn *sqlite.Conn) error {
+				q := c.c.qScan
+				if after != nil {
+					q = c.c.qScanAfter
+				}
+				st, err := conn.Prepare(q)
+				if err != nil {
+					return err
+				}
+				defer st.Reset()
+				if after != nil {
+					st.BindBlob(1, after)
+				}
+				dec := c.c.codec.Load()
+				for len(page) < allPage && st.Step() {
+					var v T
+					if err := dec.Decode(st.ColumnRawBlob(1), &v); err != nil {
+						return fmt.Errorf("id %x: %w", st.ColumnRawBlob(0), err)
+					}
+					page = append(page, v)
+					ids = append(ids, [16]byte(st.ColumnRawBlob(0)))
+				}
+				return st.Err()
+			})
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			for _, v := range page {
+				if !yield(v, nil) {
+					return
+				}
+			}
+			if len(page) < allPage {
+				return
+			}
+			last := ids[len(ids)-1]
+			after = last[:]
+		}
+	}
+}
+
+// storedCollection is the bookkeeping row of one collection.
+type storedCollection struct {
+	Columns    []sqlgen.Column    `json:"columns"`
+	Composites []sqlgen.Composite `json:"composites,omitempty"`
+}
+
+// init creates or updates the table, its index columns and its key
+// registry; it runs inside the transaction that opens the store.
+func (c *collection[T]) init(conn *sqlite.Conn) error {
+	var entries []codec.Entry
+	err := query(conn, "SELECT space, name, key, type FROM _airnest_keys WHERE collection = ?", []any{c.name}, func(st *sqlite.Stmt) error {
+		entries = append(entries, codec.Entry{Space: st.ColumnText(0), Name: st.ColumnText(1), Key: uint64(st.ColumnInt64(2)), Type: st.ColumnText(3)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	reg := codec.NewRegistry(entries)
+	cd, added, err := codec.New[T](c.name, reg)
+	if err != nil {
+		return err
+	}
+	for _, e := range added {
+		if err := exec(conn, "INSERT INTO _airnest_keys (collection, space, name, key, type) VALUES (?, ?, ?, ?, ?)", c.name, e.Space, e.Name, int64(e.Key), e.Type); err != nil {
+			return err
+		}
+	}
+	var stored *storedCollection
+	err = query(conn, "SELECT columns FROM _airnest_collections WHERE name = ?", []any{c.name}, func(st *sqlite.Stmt) error {
+		stored = &storedCollection{}
+		return json.Unmarshal([]byte(st.ColumnText(0)), stored)
+	})
+	if err != nil {
+		return err
+	}
+	t := c.table
+	if stored == nil {
+		var exists bool
+		err := query(conn, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", []any{c.name}, func(*sqlite.Stmt) error {
+			exists = true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if exists {
+			return fmt.Errorf("%w: collection %q: a table of that name exists and is not an airnest collection (pin another name with airnest.Name)", ErrSchema, c.name)
+		}
+		if err := conn.Exec(t.CreateTable()); err != nil {
+			return err
+		}
+	} else if err := c.migrate(conn, stored, cd); err != nil {
+		return err
+	}
+	for _, col := range t.Columns {
+		if col.Indexed {
+			if err := conn.Exec(t.CreateIndex(col)); err != nil {
+				return c.indexErr(err)
+			}
+		}
+	}
+	for _, comp := range t.Composites {
+		if err := conn.Exec(t.CreateComposite(comp)); err != nil {
+			return c.indexErr(err)
+		}
+	}
+	js, err := json.Marshal(storedCollection{Columns: t.Columns, Composites: t.Composites})
+	if err != nil {
+		return err
+	}
+	err = exec(conn, `INSERT INTO _airnest_collections (name, go_type, columns, created) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET go_type = excluded.go_type, columns = excluded.columns`,
+		c.name, c.goType, string(js), time.Now().UnixNano())
+	if err != nil {
+		return err
+	}
+	c.codec.Store(cd)
+	return nil
+}
+
+func (c *collection[T]) indexErr(err error) error {
+	if sqlite.IsUnique(err) {
+		return fmt.Errorf("%w: collection %q: stored values break a Unique index: %w", ErrConflict, c.name, err)
+	}
+	return err
+}
+
+// migrate brings an existing table in line with the declared index columns:
+// stale indexes and columns are dropped, new or retyped columns are added and
+// filled from the stored blobs. It runs inside the opening transaction.
+func (c *collection[T]) migrate(conn *sqlite.Conn, stored *storedCollection, cd *codec.Codec[T]) error {
+	t := c.table
+	old := map[string]sqlgen.Column{}
+	for _, col := range stored.Columns {
+		old[col.Name] = col
+	}
+	want := map[string]sqlgen.Column{}
+	for _, col := range t.Columns {
+		want[col.Name] = col
+	}
+	wantComp := map[string]bool{}
+	for _, comp := range t.Composites {
+		wantComp[t.CompositeName(comp)+fmt.Sprint(comp.Unique)] = true
+	}
+	for _, comp := range stored.Composites {
+		if !wantComp[t.CompositeName(comp)+fmt.Sprint(comp.Unique)] {
+			if err := conn.Exec(sqlgen.DropIndex(t.CompositeName(comp))); err != nil {
+				return err
+			}
+		}
+	}
+	for _, comp := range stored.Composites {
+		for _, name := range comp.Columns {
+			if w, ok := want[name]; !ok || w.Type != old[name].Type {
+				if err := conn.Exec(sqlgen.DropIndex(t.CompositeName(comp))); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	var fill []sqlgen.Column
+	var fillCols []indexCol
+	for _, col := range stored.Columns {
+		w, keep := want[col.Name]
+		if keep && w.Type == col.Type && w.Indexed == col.Indexed && w.Unique == col.Unique {
+			continue
+		}
+		if err := conn.Exec(sqlgen.DropIndex(t.IndexName(col.Name))); err != nil {
+			return err
+		}
+		if !keep || w.Type != col.Type {
+			if err := conn.Exec(t.DropColumn(col.Name)); err != nil {
+				return err
+			}
+		}
+	}
+	for i, col := range t.Columns {
+		if o, ok := old[col.Name]; ok && o.Type == col.Type {
+			continue
+		}
+		if err := conn.Exec(t.AddColumn(col)); err != nil {
+			return err
+		}
+		fill = append(fill, col)
+		fillCols = append(fillCols, c.cols[i])
+	}
+	if len(fill) == 0 {
+		return nil
+	}
+	return c.backfill(conn, cd, fill, fillCols)
+}
+
+// backfill computes new index columns from every stored blob.
+func (c *collection[T]) backfill(conn *sqlite.Conn, cd *codec.Codec[T], fill []sqlgen.Column, cols []indexCol) error {
+	upd, err := conn.PrepareOnce(c.table.UpdateColumns(fill))
+	if err != nil {
+		return err
+	}
+	defer upd.Close()
+	sel, err := conn.PrepareOnce(c.table.SelectColumns(nil))
+	if err != nil {
+		return err
+	}
+	defer sel.Close()
+	for sel.Step() {
+		var v T
+		id := sel.ColumnBlob(0, nil)
+		if err := cd.Decode(sel.ColumnRawBlob(1), &v); err != nil {
+			return fmt.Errorf("collection %q: back-filling index columns: id %x: %w", c.name, id, err)
+		}
+		rv := reflect.ValueOf(&v).Elem()
+		for i, col := range cols {
+			sv, err := col.conv(rv.FieldByIndex(col.index))
+			if err != nil {
+				return fmt.Errorf("%w: collection %q: back-filling index %q: id %x: %v", ErrInvalid, c.name, col.name, id, err)
+			}
+			sv.bind(upd, i+1)
+		}
+		upd.BindBlob(len(cols)+1, id)
+		if err := upd.Exec(); err != nil {
+			return err
+		}
+	}
+	return sel.Err()
+}
+
+// exec runs one statement with bound arguments.
+func exec(conn *sqlite.Conn, sql string, args ...any) error {
+	return query(conn, sql, args, nil)
+}
+
+// query runs one statement with bound arguments, calling row for each row.
+func query(conn *sqlite.Conn, sql string, args []any, row func(*sqlite.Stmt) error) error {
+	st, err := conn.PrepareOnce(sql)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for i, a := range args {
+		var err error
+		switch a := a.(type) {
+		case string:
+			err = st.BindText(i+1, a)
+		case int64:
+			err = st.BindInt64(i+1, a)
+		case []byte:
+			err = st.BindBlob(i+1, a)
+		default:
+			err = fmt.Errorf("airnest: internal: cannot bind %T", a)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for st.Step() {
+		if row != nil {
+			if err := row(st); err != nil {
+				return err
+			}
+		}
+	}
+	return st.Err()
+}

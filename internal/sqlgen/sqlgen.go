@@ -1,0 +1,199 @@
+// Package sqlgen writes the SQL text airnest runs. All identifiers pass
+// through ValidName and Quote; values are never part of the text, only
+// bound parameters. Keeping the text here leaves one seam for another SQL
+// dialect without touching the public API.
+package sqlgen
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Column is a declared index column.
+type Column struct {
+	Name    string // SQL column name, as declared (e.g. "status")
+	Type    string // INTEGER, REAL, TEXT, BLOB
+	Indexed bool   // has its own single-column index
+	Unique  bool   // that index is UNIQUE
+}
+
+// Composite is an index over several columns, in order.
+type Composite struct {
+	Columns []string
+	Unique  bool
+}
+
+// Table describes one collection's table: id BLOB primary key, v the CBOR
+// blob, then the index columns.
+type Table struct {
+	Name       string
+	Columns    []Column
+	Composites []Composite
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// ValidName checks a table or column name: letters, digits and underscores,
+// not starting with a digit, at most 128 bytes, and not in SQLite's or
+// airnest's reserved prefixes.
+func ValidName(s string) error {
+	if !nameRE.MatchString(s) {
+		return fmt.Errorf("name %q: want letters, digits and _ (not first), at most 128 bytes", s)
+	}
+	l := strings.ToLower(s)
+	if strings.HasPrefix(l, "sqlite_") || strings.HasPrefix(l, "_airnest") {
+		return fmt.Errorf("name %q: the prefixes sqlite_ and _airnest are reserved", s)
+	}
+	return nil
+}
+
+// Quote returns s as a quoted SQL identifier.
+func Quote(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// Reserved column names of every collection table.
+const (
+	IDColumn   = "id"
+	BlobColumn = "v"
+)
+
+// CreateTable is the DDL for a new collection table (without its indexes).
+func (t Table) CreateTable() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (id BLOB PRIMARY KEY NOT NULL, v BLOB NOT NULL", Quote(t.Name))
+	for _, c := range t.Columns {
+		fmt.Fprintf(&b, ", %s %s", Quote(c.Name), c.Type)
+	}
+	b.WriteString(") WITHOUT ROWID")
+	return b.String()
+}
+
+// AddColumn adds one index column to an existing table.
+func (t Table) AddColumn(c Column) string {
+	return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", Quote(t.Name), Quote(c.Name), c.Type)
+}
+
+// DropColumn removes a column (its index must be dropped first).
+func (t Table) DropColumn(name string) string {
+	return fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", Quote(t.Name), Quote(name))
+}
+
+// IndexName is the name of the single-column index on col.
+func (t Table) IndexName(col string) string { return t.Name + "__" + col }
+
+// CompositeName names a composite index.
+func (t Table) CompositeName(c Composite) string {
+	return t.Name + "__" + strings.Join(c.Columns, "__")
+}
+
+// CreateIndex is the DDL for a single-column index.
+func (t Table) CreateIndex(c Column) string {
+	u := ""
+	if c.Unique {
+		u = "UNIQUE "
+	}
+	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.IndexName(c.Name)), Quote(t.Name), Quote(c.Name))
+}
+
+// CreateComposite is the DDL for a composite index.
+func (t Table) CreateComposite(c Composite) string {
+	u := ""
+	if c.Unique {
+		u = "UNIQUE "
+	}
+	cols := make([]string, len(c.Columns))
+	for i, n := range c.Columns {
+		cols[i] = Quote(n)
+	}
+	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.CompositeName(c)), Quote(t.Name), strings.Join(cols, ", "))
+}
+
+// DropIndex is the DDL to remove an index by name.
+func DropIndex(name string) string { return "DROP INDEX IF EXISTS " + Quote(name) }
+
+// Upsert inserts or replaces the row for id (parameters: id, v, columns in
+// order). It never deletes other rows, so a Unique clash is an error rather
+// than a silent replacement.
+func (t Table) Upsert() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "INSERT INTO %s (id, v", Quote(t.Name))
+	for _, c := range t.Columns {
+		b.WriteString(", ")
+		b.WriteString(Quote(c.Name))
+	}
+	b.WriteString(") VALUES (?, ?")
+	for range t.Columns {
+		b.WriteString(", ?")
+	}
+	b.WriteString(") ON CONFLICT (id) DO UPDATE SET v = excluded.v")
+	for _, c := range t.Columns {
+		fmt.Fprintf(&b, ", %s = excluded.%s", Quote(c.Name), Quote(c.Name))
+	}
+	return b.String()
+}
+
+// UpdateColumns rewrites the index columns of one row (parameters: columns in order, then id); used by back-fill.
+func (t Table) UpdateColumns(cols []Column) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "UPDATE %s SET ", Quote(t.Name))
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s = ?", Quote(c.Name))
+	}
+	b.WriteString(" WHERE id = ?")
+	return b.String()
+}
+
+// Load selects the blob of one id.
+func (t Table) Load() string { return fmt.Sprintf("SELECT v FROM %s WHERE id = ?", Quote(t.Name)) }
+
+// Exists selects 1 when the id is present.
+func (t Table) Exists() string {
+	return fmt.Sprintf("SELECT 1 FROM %s WHERE id = ?", Quote(t.Name))
+}
+
+// Delete deletes one id.
+func (t Table) Delete() string { return fmt.Sprintf("DELETE FROM %s WHERE id = ?", Quote(t.Name)) }
+
+// Scan selects id and blob of every row in id order.
+func (t Table) Scan() string { return fmt.Sprintf("SELECT id, v FROM %s ORDER BY id", Quote(t.Name)) }
+
+// ScanAfter is Scan continued after an id (keyset paging for streaming).
+func (t Table) ScanAfter() string {
+	return fmt.Sprintf("SELECT id, v FROM %s WHERE id > ? ORDER BY id", Quote(t.Name))
+}
+
+// Count counts the rows.
+func (t Table) Count() string { return fmt.Sprintf("SELECT count(*) FROM %s", Quote(t.Name)) }
+
+// SelectColumns selects id, v and the given columns of every row (for verify and back-fill).
+func (t Table) SelectColumns(cols []Column) string {
+	var b strings.Builder
+	b.WriteString("SELECT id, v")
+	for _, c := range cols {
+		b.WriteString(", ")
+		b.WriteString(Quote(c.Name))
+	}
+	fmt.Fprintf(&b, " FROM %s ORDER BY id", Quote(t.Name))
+	return b.String()
+}
+
+// Bookkeeping tables, created once per database file.
+const Meta = `CREATE TABLE IF NOT EXISTS _airnest_collections (
+	name TEXT PRIMARY KEY NOT NULL,
+	go_type TEXT NOT NULL,
+	columns TEXT NOT NULL,
+	created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS _airnest_keys (
+	collection TEXT NOT NULL,
+	space TEXT NOT NULL,
+	name TEXT NOT NULL,
+	key INTEGER NOT NULL,
+	type TEXT NOT NULL,
+	PRIMARY KEY (collection, space, name)
+) WITHOUT ROWID;`

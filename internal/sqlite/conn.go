@@ -1,0 +1,312 @@
+// Package sqlite is airnest's only contact with the SQLite driver: connections
+// with a prepared-statement cache, the reader pool, the single writer with
+// group commit, and error classification. No driver type leaves internal/.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/driver"
+	_ "github.com/ncruces/go-sqlite3/vfs/mvcc" // in-memory stores
+)
+
+// Stmt is a prepared statement owned by one Conn.
+type Stmt = sqlite3.Stmt
+
+// Config is what every connection of a store is set up with.
+type Config struct {
+	URI         string // file: URI, see FileURI and MemoryURI
+	Memory      bool   // in-memory database (mvcc VFS): no WAL
+	Synchronous string // "FULL" or "NORMAL" (or "OFF", "EXTRA")
+	BusyTimeout time.Duration
+	// HeapLimit caps the memory SQLite may use on one connection (bytes, 0 = driver default).
+	HeapLimit int64
+	// CacheSize is PRAGMA cache_size (negative: KiB), 0 = SQLite's default.
+	CacheSize int
+}
+
+// FileURI turns a path into a file: URI that SQLite opens as exactly that path.
+func FileURI(path string) string {
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	return "file:" + r.Replace(path)
+}
+
+var memSeq atomic.Uint64
+
+// MemoryURI names a fresh in-memory database shared by all connections of one store.
+func MemoryURI() string {
+	return fmt.Sprintf("file:/airnest-mem-%d-%d?vfs=mvcc", time.Now().UnixNano(), memSeq.Add(1))
+}
+
+// Conn is one SQLite connection. It is not safe for concurrent use: the pool
+// and the writer hand it to one goroutine at a time.
+type Conn struct {
+	c     *sqlite3.Conn
+	stmts []*sqlite3.Stmt // indexed by Query.id
+}
+
+// Query is SQL text with a process-wide slot number, so each connection
+// prepares it once and finds it again by index, not by hashing the text.
+type Query struct {
+	SQL string
+	id  int
+}
+
+var querySeq atomic.Int64
+
+// NewQuery registers sql for statement caching.
+func NewQuery(sql string) *Query { return &Query{SQL: sql, id: int(querySeq.Add(1) - 1)} }
+
+// Open opens one connection and applies cfg. reader makes it query_only.
+func Open(ctx context.Context, cfg Config, reader bool) (*Conn, error) {
+	c, err := sqlite3.OpenContext(ctx, cfg.URI)
+	if err != nil {
+		return nil, err
+	}
+	conn := &Conn{c: c}
+	if err := conn.setup(cfg, reader); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func (c *Conn) setup(cfg Config, reader bool) error {
+	if cfg.BusyTimeout > 0 {
+		if err := c.c.BusyTimeout(cfg.BusyTimeout); err != nil {
+			return err
+		}
+	}
+	if cfg.HeapLimit > 0 {
+		c.c.HardHeapLimit(cfg.HeapLimit)
+	}
+	var b strings.Builder
+	if !cfg.Memory && !reader {
+		b.WriteString("PRAGMA journal_mode=WAL;")
+	}
+	fmt.Fprintf(&b, "PRAGMA synchronous=%s;PRAGMA foreign_keys=ON;PRAGMA trusted_schema=OFF;", cfg.Synchronous)
+	if cfg.CacheSize != 0 {
+		fmt.Fprintf(&b, "PRAGMA cache_size=%d;", cfg.CacheSize)
+	}
+	if reader {
+		b.WriteString("PRAGMA query_only=ON;")
+	}
+	return c.c.Exec(b.String())
+}
+
+// Exec runs one or more statements that return no rows.
+func (c *Conn) Exec(sql string) error { return c.c.Exec(sql) }
+
+// Prepare returns the cached statement for q, preparing it on first use.
+func (c *Conn) Prepare(q *Query) (*Stmt, error) {
+	if q.id < len(c.stmts) {
+		if s := c.stmts[q.id]; s != nil {
+			return s, nil
+		}
+	} else {
+		c.stmts = append(c.stmts, make([]*sqlite3.Stmt, q.id+1-len(c.stmts))...)
+	}
+	s, tail, err := c.c.Prepare(q.SQL)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(tail) != "" {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: more than one statement in %q", q.SQL)
+	}
+	c.stmts[q.id] = s
+	return s, nil
+}
+
+// PrepareOnce prepares a statement the caller must Close. A second statement in
+// sql is an error (ErrMultiple).
+func (c *Conn) PrepareOnce(sql string) (*Stmt, error) {
+	s, tail, err := c.c.Prepare(sql)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("%w: empty statement", ErrMultiple)
+	}
+	if strings.TrimSpace(strings.Trim(tail, "; \t\r\n")) != "" {
+		s.Close()
+		return nil, fmt.Errorf("%w: %q", ErrMultiple, tail)
+	}
+	return s, nil
+}
+
+// ErrMultiple: SQL text held more than one statement where one was allowed.
+var ErrMultiple = errors.New("more than one SQL statement")
+
+// SetInterrupt makes a done ctx interrupt the running statement; it returns
+// the previous context. Passing context.Background() clears it.
+func (c *Conn) SetInterrupt(ctx context.Context) context.Context {
+	return c.c.SetInterrupt(ctx)
+}
+
+// InTx reports whether a transaction is open on the connection.
+func (c *Conn) InTx() bool { return !c.c.GetAutocommit() }
+
+// Changes is the number of rows the last statement changed.
+func (c *Conn) Changes() int64 { return c.c.Changes() }
+
+// Raw exposes the driver connection to other internal packages.
+func (c *Conn) Raw() *sqlite3.Conn { return c.c }
+
+// Close finalises the cached statements and closes the connection.
+func (c *Conn) Close() error {
+	for _, s := range c.stmts {
+		if s != nil {
+			s.Close()
+		}
+	}
+	c.stmts = nil
+	return c.c.Close()
+}
+
+// Rollback ends any open transaction, even when the connection's context was
+// cancelled: the interrupt is cleared first so ROLLBACK itself runs.
+func (c *Conn) Rollback() error {
+	c.c.SetInterrupt(context.Background())
+	if c.c.GetAutocommit() {
+		return nil
+	}
+	return c.c.Exec("ROLLBACK")
+}
+
+// Version is the SQLite library version the driver embeds, e.g. "3.51.3".
+func (c *Conn) Version() (string, error) {
+	s, _, err := c.c.Prepare("SELECT sqlite_version()")
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	if !s.Step() {
+		return "", s.Err()
+	}
+	return s.ColumnText(0), nil
+}
+
+// IsUnique reports a UNIQUE or PRIMARY KEY constraint violation.
+func IsUnique(err error) bool {
+	return errors.Is(err, sqlite3.CONSTRAINT_UNIQUE) || errors.Is(err, sqlite3.CONSTRAINT_PRIMARYKEY)
+}
+
+// IsInterrupt reports an interrupted statement.
+func IsInterrupt(err error) bool { return errors.Is(err, sqlite3.INTERRUPT) }
+
+// IsBusy reports a lock that could not be taken within the busy timeout.
+func IsBusy(err error) bool { return errors.Is(err, sqlite3.BUSY) }
+
+// Pool hands out reader connections, opening at most max of them.
+type Pool struct {
+	cfg    Config
+	idle   chan *Conn
+	tokens chan struct{} // one per connection that may still be opened
+	mu     sync.Mutex
+	all    []*Conn
+}
+
+// NewPool makes a pool of at most max readers; none is opened yet.
+func NewPool(cfg Config, max int) *Pool {
+	p := &Pool{cfg: cfg, idle: make(chan *Conn, max), tokens: make(chan struct{}, max)}
+	for range max {
+		p.tokens <- struct{}{}
+	}
+	return p
+}
+
+// Get returns an idle reader, opens one if fewer than max exist, or waits.
+func (p *Pool) Get(ctx context.Context) (*Conn, error) {
+	select {
+	case c := <-p.idle:
+		return c, nil
+	default:
+	}
+	select {
+	case c := <-p.idle:
+		return c, nil
+	case <-p.tokens:
+		c, err := Open(ctx, p.cfg, true)
+		if err != nil {
+			p.tokens <- struct{}{}
+			return nil, err
+		}
+		p.mu.Lock()
+		p.all = append(p.all, c)
+		p.mu.Unlock()
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Put returns c to the pool. The caller has reset its statements.
+func (p *Pool) Put(c *Conn) {
+	c.c.SetInterrupt(context.Background())
+	if !c.c.GetAutocommit() {
+		c.c.Exec("ROLLBACK")
+	}
+	p.idle <- c
+}
+
+// Opened is the number of reader connections opened so far.
+func (p *Pool) Opened() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.all)
+}
+
+// Close closes every reader. No Get may be running or follow.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for _, c := range p.all {
+		errs = append(errs, c.Close())
+	}
+	p.all = nil
+	return errors.Join(errs...)
+}
+
+// Each calls fn with every connection opened so far (for tests and Stats);
+// it takes them out of the pool one by one so none is in use meanwhile.
+func (p *Pool) Each(ctx context.Context, fn func(*Conn) error) error {
+	p.mu.Lock()
+	n := len(p.all)
+	p.mu.Unlock()
+	got := make([]*Conn, 0, n)
+	defer func() {
+		for _, c := range got {
+			p.Put(c)
+		}
+	}()
+	for range n {
+		select {
+		case c := <-p.idle:
+			got = append(got, c)
+			if err := fn(c); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// OpenDB opens a database/sql handle on the same database, every connection
+// set up like the store's writer (the same PRAGMAs).
+func OpenDB(cfg Config) (*sql.DB, error) {
+	return driver.Open(cfg.URI, func(c *sqlite3.Conn) error {
+		return (&Conn{c: c}).setup(cfg, false)
+	})
+}

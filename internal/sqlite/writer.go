@@ -1,0 +1,262 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Writer owns the single write connection. Jobs that arrive while another
+// batch is being committed wait in a queue and are run together in the next
+// transaction (group commit): one fsync for many writers. Each job still gets
+// its own result: a failing statement is rolled back alone (SQLite undoes a
+// failed statement without ending the transaction), so one caller's bad value
+// fails only that caller.
+type Writer struct {
+	conn *Conn
+	sem  chan struct{} // held while conn is in use; a channel so waiting can honour ctx
+
+	mu      sync.Mutex
+	queue   []*Job
+	leading bool
+
+	// MaxBatch bounds how many jobs one transaction carries.
+	MaxBatch int
+
+	// userGID is the goroutine running user code (a Tx closure, an Update
+	// function) while it holds the connection: a write from that goroutine
+	// through any other path would wait for itself forever.
+	userGID atomic.Int64
+}
+
+// Job is one unit of write work. Run executes on the writer connection, inside
+// a transaction when the batch holds several jobs or Tx is set.
+type Job struct {
+	Ctx  context.Context
+	Run  func(c *Conn) error
+	Tx   bool // needs a transaction even when alone (read-modify-write)
+	User bool // Run calls user code
+
+	err      error
+	panicVal any
+	panicked bool
+	lead     bool
+	ready    chan struct{}
+}
+
+// ErrReentrant: a write was started from a goroutine that is already running
+// user code on the writer (it would wait for itself).
+var ErrReentrant = errors.New("write from inside a running transaction")
+
+// NewWriter wraps conn; conn's setup is done.
+func NewWriter(conn *Conn) *Writer {
+	w := &Writer{conn: conn, sem: make(chan struct{}, 1), MaxBatch: 256}
+	return w
+}
+
+var jobPool = sync.Pool{New: func() any { return &Job{ready: make(chan struct{}, 1)} }}
+
+// NewJob returns a Job from a pool; Release it after Do.
+func NewJob() *Job { return jobPool.Get().(*Job) }
+
+// Release recycles j.
+func (j *Job) Release() {
+	ready := j.ready
+	*j = Job{ready: ready}
+	jobPool.Put(j)
+}
+
+// Reentrant reports whether the calling goroutine is the one running user code
+// on the writer connection right now.
+func (w *Writer) Reentrant() bool {
+	g := w.userGID.Load()
+	return g != 0 && g == goid()
+}
+
+// Do runs j through the group-commit queue and returns its error. A panic in
+// j.Run is re-raised here, on the caller's goroutine.
+func (w *Writer) Do(j *Job) error {
+	if w.Reentrant() {
+		return ErrReentrant
+	}
+	w.mu.Lock()
+	w.queue = append(w.queue, j)
+	if w.leading {
+		w.mu.Unlock()
+		<-j.ready
+		if !j.lead {
+			return j.result()
+		}
+	} else {
+		w.leading = true
+		w.mu.Unlock()
+	}
+	w.lead()
+	return j.result()
+}
+
+func (j *Job) result() error {
+	if j.panicked {
+		panic(j.panicVal)
+	}
+	return j.err
+}
+
+// lead takes the front of the queue (which holds the leader's own job), runs
+// it as one batch, then hands leadership to the next waiting job, if any.
+func (w *Writer) lead() {
+	w.sem <- struct{}{}
+	w.mu.Lock()
+	n := min(len(w.queue), w.MaxBatch)
+	batch := make([]*Job, n)
+	copy(batch, w.queue)
+	rest := copy(w.queue, w.queue[n:])
+	clear(w.queue[rest:])
+	w.queue = w.queue[:rest]
+	w.mu.Unlock()
+
+	w.runBatch(batch)
+	<-w.sem
+
+	w.mu.Lock()
+	var next *Job
+	if len(w.queue) > 0 {
+		next = w.queue[0]
+		next.lead = true
+	} else {
+		w.leading = false
+	}
+	w.mu.Unlock()
+	for _, j := range batch[1:] {
+		j.ready <- struct{}{}
+	}
+	if next != nil {
+		next.ready <- struct{}{}
+	}
+}
+
+func (w *Writer) runBatch(batch []*Job) {
+	live := batch[:0:0]
+	user := false
+	for _, j := range batch {
+		if err := j.Ctx.Err(); err != nil {
+			j.err = err
+			continue
+		}
+		live = append(live, j)
+		user = user || j.User
+	}
+	if len(live) == 0 {
+		return
+	}
+	if user {
+		w.userGID.Store(goid())
+		defer w.userGID.Store(0)
+	}
+	c := w.conn
+	if len(live) == 1 && !live[0].Tx {
+		w.run(live[0])
+		if c.InTx() { // a job must not leave a transaction open
+			c.Rollback()
+		}
+		return
+	}
+	if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
+		for _, j := range live {
+			j.err = err
+		}
+		return
+	}
+	for i, j := range live {
+		w.run(j)
+		if j.err != nil && fatal(j.err, c) {
+			// The transaction is gone or unsafe: everything in it fails.
+			c.Rollback()
+			for _, k := range live[:i] {
+				if k.err == nil {
+					k.err = fmt.Errorf("transaction rolled back: %w", j.err)
+				}
+			}
+			for _, k := range live[i+1:] {
+				k.err = fmt.Errorf("transaction rolled back: %w", j.err)
+			}
+			return
+		}
+	}
+	if err := c.Exec("COMMIT"); err != nil {
+		c.Rollback()
+		for _, j := range live {
+			if j.err == nil {
+				j.err = err
+			}
+		}
+	}
+}
+
+func (w *Writer) run(j *Job) {
+	defer func() {
+		if r := recover(); r != nil {
+			j.panicked, j.panicVal = true, r
+		}
+	}()
+	j.err = j.Run(w.conn)
+}
+
+// fatal reports whether err leaves the open transaction unusable: SQLite
+// rolled it back, or it is an I/O-level failure. Constraint violations and
+// airnest's own errors (encoding, not found, a user function's error) are not.
+func fatal(err error, c *Conn) bool {
+	if !c.InTx() {
+		return true
+	}
+	var se *sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() != sqlite3.CONSTRAINT
+}
+
+// Exclusive runs fn with the connection to itself (a user transaction). It
+// waits for the connection while ctx allows. fn runs on the caller's goroutine.
+func (w *Writer) Exclusive(ctx context.Context, fn func(c *Conn) error) error {
+	if w.Reentrant() {
+		return ErrReentrant
+	}
+	select {
+	case w.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-w.sem }()
+	w.userGID.Store(goid())
+	defer w.userGID.Store(0)
+	return fn(w.conn)
+}
+
+// Close closes the connection once it is free.
+func (w *Writer) Close() error {
+	w.sem <- struct{}{}
+	defer func() { <-w.sem }()
+	return w.conn.Close()
+}
+
+// goid returns the current goroutine's id, parsed from its stack header
+// ("goroutine 42 [running]:"). Only called where a deadlock must be told
+// apart from a wait; never on the hot path of an uncontended write.
+func goid() int64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseInt(string(b), 10, 64)
+	return id
+}

@@ -1,0 +1,91 @@
+package airnest
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/airnest/airnest/internal/sqlite"
+)
+
+type pragmaRec struct {
+	ID ID[pragmaRec]
+	N  int
+}
+
+// Every connection, the writer and each reader, carries the same settings.
+func TestPragmasOnEveryConnection(t *testing.T) {
+	for _, tc := range []struct {
+		opts *Options
+		sync int64
+	}{{nil, 2}, {&Options{Sync: SyncNormal}, 1}} {
+		ctx := context.Background()
+		s := NewStore()
+		recs := Collection[pragmaRec](s)
+		if err := s.Open(ctx, filepath.Join(t.TempDir(), "p.db"), &Options{Sync: optsSync(tc.opts), Readers: 3}); err != nil {
+			t.Fatal(err)
+		}
+		// Open all three readers at once.
+		var wg, inside sync.WaitGroup
+		inside.Add(3)
+		for range 3 {
+			wg.Go(func() {
+				s.View(ctx, func(tx *Tx) error {
+					_, err := recs.In(tx).Count(ctx)
+					inside.Done()
+					inside.Wait() // hold this reader until all three are open
+					return err
+				})
+			})
+		}
+		wg.Wait()
+		check := func(who string, c *sqlite.Conn) error {
+			for _, p := range []struct {
+				pragma string
+				want   any
+			}{
+				{"synchronous", tc.sync},
+				{"busy_timeout", int64(5000)},
+				{"foreign_keys", int64(1)},
+				{"trusted_schema", int64(0)},
+				{"journal_mode", "wal"},
+			} {
+				var got any
+				err := query(c, "PRAGMA "+p.pragma, nil, func(st *sqlite.Stmt) error {
+					if _, ok := p.want.(string); ok {
+						got = st.ColumnText(0)
+					} else {
+						got = st.ColumnInt64(0)
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				if got != p.want {
+					t.Errorf("%s: PRAGMA %s = %v, want %v", who, p.pragma, got, p.want)
+				}
+			}
+			return nil
+		}
+		if err := s.w.Exclusive(ctx, func(c *sqlite.Conn) error { return check("writer", c) }); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		if err := s.rd.Each(ctx, func(c *sqlite.Conn) error { n++; return check("reader", c) }); err != nil {
+			t.Fatal(err)
+		}
+		if n != 3 {
+			t.Fatalf("checked %d readers, want 3", n)
+		}
+		s.Close()
+	}
+}
+
+func optsSync(o *Options) Sync {
+	if o == nil {
+		return SyncFull
+	}
+	return o.Sync
+}

@@ -1,0 +1,159 @@
+package airnest
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/airnest/airnest/internal/sqlite"
+)
+
+// Tx is a transaction across collections, given to the closure of Store.Tx
+// (read-write) or Store.View (read-only snapshot). Use it through
+// Coll.In(tx). A Tx must not leave its closure: used afterwards, it returns
+// ErrTxDone. It is not for concurrent use by several goroutines.
+type Tx struct {
+	store    *Store
+	conn     *sqlite.Conn
+	ctx      context.Context
+	readOnly bool
+	done     atomic.Bool
+	depth    int
+}
+
+// Tx runs fn in one write transaction (BEGIN IMMEDIATE). If fn returns nil
+// the transaction commits; if it returns an error, or ctx is done, it rolls
+// back and Tx returns that error; if fn panics it rolls back and the panic
+// goes on. Rollback runs even when ctx is cancelled.
+//
+// Writes inside fn go through Coll.In(tx). Calling Store.Tx again from inside
+// fn nests: the inner closure runs in a SAVEPOINT that its error rolls back
+// alone. A write through the store that bypasses tx (Jobs.Save instead of
+// Jobs.In(tx).Save) from inside fn returns ErrInvalid rather than waiting for
+// itself forever.
+func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if s.w.Reentrant() {
+		if s.active == nil {
+			return s.writeErr(sqlite.ErrReentrant)
+		}
+		return s.active.savepoint(ctx, fn)
+	}
+	err := s.w.Exclusive(ctx, func(conn *sqlite.Conn) (err error) {
+		if ctx.Done() != nil {
+			conn.SetInterrupt(ctx)
+		}
+		if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
+			conn.SetInterrupt(context.Background())
+			return err
+		}
+		tx := &Tx{store: s, conn: conn, ctx: ctx}
+		s.active = tx
+		defer func() {
+			s.active = nil
+			tx.done.Store(true)
+			if r := recover(); r != nil {
+				conn.Rollback()
+				panic(r)
+			}
+		}()
+		if err := fn(tx); err != nil {
+			conn.Rollback()
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			conn.Rollback()
+			return err
+		}
+		if !conn.InTx() {
+			return fmt.Errorf("airnest: Tx: SQLite rolled the transaction back after an error inside it")
+		}
+		conn.SetInterrupt(context.Background())
+		if err := conn.Exec("COMMIT"); err != nil {
+			conn.Rollback()
+			return fmt.Errorf("airnest: Tx: commit: %w", err)
+		}
+		return nil
+	})
+	return s.writeErr(err)
+}
+
+var savepointSeq atomic.Int64
+
+// savepoint runs a nested Store.Tx inside tx.
+func (tx *Tx) savepoint(ctx context.Context, fn func(*Tx) error) error {
+	if tx.done.Load() {
+		return ErrTxDone
+	}
+	name := fmt.Sprintf("airnest_sp%d", savepointSeq.Add(1))
+	if err := tx.conn.Exec("SAVEPOINT " + name); err != nil {
+		return err
+	}
+	inner := &Tx{store: tx.store, conn: tx.conn, ctx: ctx, depth: tx.depth + 1}
+	undo := func() {
+		if tx.conn.InTx() {
+			tx.conn.Exec("ROLLBACK TO " + name + "; RELEASE " + name)
+		}
+	}
+	defer func() {
+		inner.done.Store(true)
+		if r := recover(); r != nil {
+			undo()
+			panic(r)
+		}
+	}()
+	if err := fn(inner); err != nil {
+		undo()
+		return err
+	}
+	return tx.conn.Exec("RELEASE " + name)
+}
+
+// View runs fn on a read-only snapshot: every read inside sees the database
+// as it was when View began, across collections, while writers go on.
+// Writes through a View's Tx return ErrInvalid.
+func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	conn, err := s.readConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.rd.Put(conn)
+	// BEGIN is deferred: the snapshot starts at the first read, so read now.
+	if err := conn.Exec("BEGIN; SELECT count(*) FROM sqlite_schema"); err != nil {
+		return err
+	}
+	tx := &Tx{store: s, conn: conn, ctx: ctx, readOnly: true}
+	defer tx.done.Store(true)
+	return fn(tx)
+}
+
+// run executes one operation of a collection bound to tx.
+func (tx *Tx) run(ctx context.Context, coll, op string, fn func(*sqlite.Conn) error) error {
+	if tx.done.Load() {
+		return fmt.Errorf("airnest: %s.%s: %w", coll, op, ErrTxDone)
+	}
+	if tx.readOnly && op != "Load" && op != "Exists" && op != "Count" && op != "Scan" && op != "All" && op != "Query" {
+		return fmt.Errorf("%w: %s.%s inside a read-only View", ErrInvalid, coll, op)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !tx.readOnly && !tx.conn.InTx() {
+		return fmt.Errorf("airnest: %s.%s: %w: SQLite rolled the transaction back after an earlier error", coll, op, ErrTxDone)
+	}
+	err := fn(tx.conn)
+	if err == nil {
+		return nil
+	}
+	if sqlite.IsUnique(err) {
+		return fmt.Errorf("airnest: %s.%s: %w: %w", coll, op, ErrConflict, err)
+	}
+	return fmt.Errorf("airnest: %s.%s: %w", coll, op, err)
+}
