@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,9 @@ type Options struct {
 	// MaxBatch bounds how many concurrent writes one group commit carries
 	// (default 256).
 	MaxBatch int
+	// VFS names a registered SQLite VFS to open the file through instead of
+	// the operating system's (advanced: fault-injection tests use it).
+	VFS string
 }
 
 const (
@@ -135,6 +139,8 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	}
 	if path == ":memory:" {
 		cfg.URI, cfg.Memory = sqlite.MemoryURI(), true
+	} else if opts.VFS != "" {
+		cfg.URI += "?vfs=" + url.QueryEscape(opts.VFS)
 	}
 	if cfg.BusyTimeout <= 0 {
 		cfg.BusyTimeout = defaultBusyTimeout

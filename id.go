@@ -140,3 +140,13 @@ func (id *ID[T]) Scan(src any) error {
 type rawID interface{ rawID() [16]byte }
 
 func (id ID[T]) rawID() [16]byte { return id.u }
+
+// MustParseID is ParseID that panics on a malformed id, for constants in
+// tests and examples.
+func MustParseID[T any](s string) ID[T] {
+	id, err := ParseID[T](s)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}

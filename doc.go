@@ -1,0 +1,75 @@
+// Package airnest stores typed Go values in one SQLite file: declare a struct
+// and a collection once, then save, load, update, query and delete values of
+// that type from many goroutines, with no schema files, no migrations and no
+// SQL unless you want it.
+//
+//	type Job struct {
+//		ID       airnest.ID[Job] // UUIDv7, assigned by the first Save
+//		Status   string
+//		Priority int
+//	}
+//
+//	var (
+//		store = airnest.NewStore()
+//		Jobs  = airnest.Collection[Job](store, airnest.Index("status", "priority"))
+//	)
+//
+//	err := store.Open(ctx, "app.db", nil)
+//	err = Jobs.Save(ctx, &job)
+//	job, err = Jobs.Load(ctx, job.ID)
+//
+// # Collections
+//
+// A collection of T lives in one table named after T (or [Name]). T must be a
+// struct with a field `ID airnest.ID[T]`. The whole value is stored as a CBOR
+// blob with small integer keys (package [github.com/airnest/airnest/codec]);
+// fields named in [Index] or [Unique] are also stored as typed SQL columns
+// with SQLite indexes, written by the same statement as the blob so they never
+// disagree. Adding, removing and reordering fields needs no migration; see the
+// codec package for the rules. Declared index columns may change between runs:
+// [Store.Open] adds and back-fills new ones and drops old ones.
+//
+// # Transactions
+//
+// Every method of a [Coll] is atomic on its own. [Store.Tx] runs a closure in
+// one write transaction across collections, through [Coll.In]:
+//
+//	err := store.Tx(ctx, func(tx *airnest.Tx) error {
+//		if err := Jobs.In(tx).Save(ctx, &job); err != nil {
+//			return err // rolls everything back
+//		}
+//		return Sessions.In(tx).Save(ctx, &session)
+//	})
+//
+// [Store.View] gives a read-only snapshot across collections.
+//
+// # Queries
+//
+// [Coll.Where] builds queries on declared index columns; values are always
+// bound parameters and each query uses SQLite's indexes ([Query.Explain]
+// shows the plan). [Coll.QueryRaw] and [Store.DB] are the escape hatches.
+//
+// # Concurrency
+//
+// A [Store] and its collections are safe for concurrent use. One connection
+// writes; a pool of readers serves reads, which never wait for writes (WAL).
+// Writes that arrive while a commit is in flight are committed together in
+// the next transaction (group commit), each caller still getting its own
+// result. Close waits for operations in flight.
+//
+// # Caveats
+//
+//   - Durability: the default [SyncFull] makes every acknowledged write
+//     survive a power cut; [SyncNormal] is faster but a power cut may lose
+//     the last commits (a process crash loses nothing either way).
+//   - A write through the store (not through [Coll.In]) from inside a Tx
+//     closure or an Update function returns [ErrInvalid] instead of waiting
+//     for itself.
+//   - Recursive types (a struct that contains itself) are stored with field
+//     names rather than integer keys below the point of recursion.
+//   - Values that cannot be indexed (uint64 above 2^63-1, times outside the
+//     years 1678–2262) fail Save with [ErrInvalid] rather than being stored
+//     wrongly.
+//   - airnest never logs; every problem is an error value wrapping one of
+//     the sentinel errors, with SQLite's error kept underneath.
+package airnest
