@@ -231,6 +231,9 @@ func (s *Store) leave() {
 // Later calls on the store, its collections and its iterators return
 // ErrClosed. Closing a closed store is a no-op.
 func (s *Store) Close() error {
+	if s.w != nil && s.w.Reentrant() {
+		return fmt.Errorf("%w: Close called from inside a transaction would wait for itself", ErrInvalid)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.gate.Load()
