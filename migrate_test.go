@@ -1,0 +1,240 @@
+package airnest_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/airnest/airnest"
+)
+
+// TicketV1 is the shape the tasks were first stored in: tags in one string.
+type TicketV1 struct {
+	ID    airnest.ID[TicketV1]
+	Title string
+	Tags  string // "a,b,c"
+	State string
+}
+
+// Ticket is the new shape: Tags became a list, a field was added. The stored
+// field names are the same, so only Tags needs converting.
+type Ticket struct {
+	ID      airnest.ID[Ticket]
+	Title   string
+	Tags    []string
+	State   string
+	Version int
+}
+
+func toTicket(old TicketV1) (Ticket, error) {
+	var tags []string
+	if old.Tags != "" {
+		tags = strings.Split(old.Tags, ",")
+	}
+	state := old.State
+	if state == "open" {
+		state = "todo" // the new program's name for it
+	}
+	return Ticket{ID: airnest.ID[Ticket](old.ID), Title: old.Title, Tags: tags, State: state, Version: 2}, nil
+}
+
+// writeTicketsV1 stores n tasks in the old shape and returns their IDs in order.
+func writeTicketsV1(t testing.TB, path string, n int) []airnest.ID[TicketV1] {
+	t.Helper()
+	s := airnest.NewStore()
+	tasks := airnest.Collection[TicketV1](s, airnest.Name("Ticket"), airnest.Index("state"))
+	if err := s.Open(bg, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ids []airnest.ID[TicketV1]
+	err := s.Tx(bg, func(tx *airnest.Tx) error {
+		for i := range n {
+			v := TicketV1{Title: fmt.Sprintf("task %d", i), Tags: fmt.Sprintf("t%d,even%v", i, i%2 == 0), State: "open"}
+			if err := tasks.In(tx).Save(bg, &v); err != nil {
+				return err
+			}
+			ids = append(ids, v.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// openTicketsV2 opens path with the new declaration. It declares no new
+// index: Open back-fills a new index column from the stored values, which
+// fails while they are still in the old shape.
+func openTicketsV2(t testing.TB, path string) (*airnest.Store, *airnest.Coll[Ticket]) {
+	t.Helper()
+	s := airnest.NewStore()
+	tasks := airnest.Collection[Ticket](s, airnest.Index("state"))
+	if err := s.Open(bg, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, tasks
+}
+
+func checkMigrated(t *testing.T, s *airnest.Store, tasks *airnest.Coll[Ticket], ids []airnest.ID[TicketV1]) {
+	t.Helper()
+	for i, id := range ids {
+		got, err := tasks.Load(bg, airnest.ID[Ticket](id))
+		if err != nil {
+			t.Fatalf("task %d: %v", i, err)
+		}
+		want := []string{fmt.Sprintf("t%d", i), fmt.Sprintf("even%v", i%2 == 0)}
+		if got.Title != fmt.Sprintf("task %d", i) || !slices.Equal(got.Tags, want) || got.Version != 2 || got.State != "todo" || got.ID != airnest.ID[Ticket](id) {
+			t.Fatalf("task %d migrated to %+v", i, got)
+		}
+	}
+	// The index columns were rewritten with the values.
+	db, err := s.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM "Ticket" WHERE state = 'todo'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(ids) {
+		t.Fatalf("%d rows have state = 'todo' in the index column, want %d", n, len(ids))
+	}
+}
+
+func TestMigrateResumesAfterError(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "m.db")
+	ids := writeTicketsV1(t, path, 1234)
+	s, tasks := openTicketsV2(t, path)
+
+	if _, err := tasks.Load(bg, airnest.ID[Ticket](ids[0])); !errors.Is(err, airnest.ErrSchema) {
+		t.Fatalf("Load before Migrate: %v, want ErrSchema", err)
+	}
+
+	boom := errors.New("boom")
+	calls := 0
+	var progress [][2]int
+	opts := &airnest.MigrateOptions{Progress: func(done, total int) { progress = append(progress, [2]int{done, total}) }}
+	n, err := airnest.Migrate(bg, tasks, func(old TicketV1) (Ticket, error) {
+		calls++
+		if calls == 700 {
+			return Ticket{}, boom
+		}
+		return toTicket(old)
+	}, opts)
+	if !errors.Is(err, boom) || n != 500 {
+		t.Fatalf("interrupted Migrate: %d, %v; want 500, boom", n, err)
+	}
+	if !slices.Equal(progress, [][2]int{{500, 1234}}) {
+		t.Fatalf("progress %v", progress)
+	}
+	if _, err := tasks.Load(bg, airnest.ID[Ticket](ids[499])); err != nil {
+		t.Fatalf("a converted value: %v", err)
+	}
+	if _, err := tasks.Load(bg, airnest.ID[Ticket](ids[500])); !errors.Is(err, airnest.ErrSchema) {
+		t.Fatalf("a value of the rolled back batch: %v, want ErrSchema", err)
+	}
+
+	// Saved after the migration started: already new, never touched.
+	fresh := Ticket{Title: "fresh", Tags: []string{"z"}, Version: 3}
+	if err := tasks.Save(bg, &fresh); err != nil {
+		t.Fatal(err)
+	}
+
+	calls, progress = 0, nil
+	n, err = airnest.Migrate(bg, tasks, func(old TicketV1) (Ticket, error) {
+		calls++
+		return toTicket(old)
+	}, opts)
+	if err != nil || n != 734 || calls != 734 {
+		t.Fatalf("resumed Migrate: %d, %v, %d calls; want 734 each", n, err, calls)
+	}
+	if !slices.Equal(progress, [][2]int{{1000, 1234}, {1234, 1234}}) {
+		t.Fatalf("progress %v", progress)
+	}
+	checkMigrated(t, s, tasks, ids)
+	if got, err := tasks.Load(bg, fresh.ID); err != nil || got.Version != 3 {
+		t.Fatalf("value saved during the migration: %+v, %v", got, err)
+	}
+
+	// Finished: a call at the next start does nothing.
+	n, err = airnest.Migrate(bg, tasks, func(old TicketV1) (Ticket, error) {
+		t.Fatal("conversion called after the migration finished")
+		return Ticket{}, nil
+	}, nil)
+	if err != nil || n != 0 {
+		t.Fatalf("Migrate after finishing: %d, %v", n, err)
+	}
+}
+
+// TestMigrateCrashHelper is the process TestMigrateResumesAfterCrash kills.
+func TestMigrateCrashHelper(t *testing.T) {
+	path := os.Getenv("AIRNEST_MIGRATE_CRASH")
+	if path == "" {
+		t.Skip("helper process for TestMigrateResumesAfterCrash")
+	}
+	_, tasks := openTicketsV2(t, path)
+	calls := 0
+	airnest.Migrate(bg, tasks, func(old TicketV1) (Ticket, error) {
+		calls++
+		if calls == 1100 {
+			os.Exit(7) // mid-batch, mid-transaction: as a crash would
+		}
+		return toTicket(old)
+	}, nil)
+	t.Fatal("the migration was not interrupted")
+}
+
+func TestMigrateResumesAfterCrash(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "m.db")
+	ids := writeTicketsV1(t, path, 1234)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMigrateCrashHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "AIRNEST_MIGRATE_CRASH="+path)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+
+	s, tasks := openTicketsV2(t, path)
+	calls := 0
+	n, err := airnest.Migrate(bg, tasks, func(old TicketV1) (Ticket, error) {
+		calls++
+		return toTicket(old)
+	}, nil)
+	// Two batches of 500 committed before the crash; the third was lost.
+	if err != nil || n != 234 || calls != 234 {
+		t.Fatalf("Migrate after the crash: %d, %v, %d calls; want 234", n, err, calls)
+	}
+	checkMigrated(t, s, tasks, ids)
+}
+
+func TestMigrateUndecodable(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "m.db")
+	writeTicketsV1(t, path, 3)
+	_, tasks := openTicketsV2(t, path)
+	// An Old type that does not describe what was stored either.
+	type Wrong struct {
+		ID    airnest.ID[Ticket]
+		Title int
+	}
+	_, err := airnest.Migrate(bg, tasks, func(Wrong) (Ticket, error) { return Ticket{}, nil }, nil)
+	if !errors.Is(err, airnest.ErrSchema) || !strings.Contains(err.Error(), `"Title"`) {
+		t.Fatalf("Migrate from a wrong Old type: %v", err)
+	}
+	_, err = airnest.Migrate(bg, tasks, func(old TicketV1) (Ticket, error) { return Ticket{ID: airnest.NewID[Ticket]()}, nil }, nil)
+	if !errors.Is(err, airnest.ErrInvalid) {
+		t.Fatalf("conversion that changes the ID: %v", err)
+	}
+}

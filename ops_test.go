@@ -1,0 +1,209 @@
+package airnest_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/airnest/airnest"
+)
+
+func fillJobs(t testing.TB, jobs *airnest.Coll[Job], n int, status string) []airnest.ID[Job] {
+	t.Helper()
+	ids := make([]airnest.ID[Job], 0, n)
+	for i := range n {
+		j := Job{Status: status, Priority: i, Payload: []byte(strings.Repeat("x", 200))}
+		if err := jobs.Save(bg, &j); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	return ids
+}
+
+func TestBackupWhileWriting(t *testing.T) {
+	t.Parallel()
+	s, jobs, _, path := testStore(t)
+	fillJobs(t, jobs, 300, "old")
+
+	ctx, stop := context.WithCancel(bg)
+	var wg sync.WaitGroup
+	var written atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			j := Job{Status: "new"}
+			if err := jobs.Save(bg, &j); err != nil {
+				t.Error(err)
+				return
+			}
+			written.Add(1)
+		}
+	}()
+	for written.Load() < 20 {
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+
+	dest := filepath.Join(filepath.Dir(path), "copy.db")
+	var calls, lastCopied, lastTotal int
+	err := s.Backup(bg, dest, &airnest.BackupOptions{StepPages: 8, Progress: func(copied, total int) {
+		calls++
+		lastCopied, lastTotal = copied, total
+	}})
+	stop()
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls < 2 || lastCopied != lastTotal || lastTotal == 0 {
+		t.Fatalf("progress: %d calls, last %d/%d; want several calls ending complete", calls, lastCopied, lastTotal)
+	}
+
+	// The copy is a store of its own with everything written before the backup.
+	c := airnest.NewStore()
+	cjobs := airnest.Collection[Job](c, airnest.Index("status", "priority", "created_at", "owner"))
+	if err := c.Open(bg, dest, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n, err := cjobs.Count(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 320 || n > 300+int(written.Load()) {
+		t.Fatalf("copy holds %d jobs; want between 320 and %d", n, 300+written.Load())
+	}
+	for j, err := range cjobs.All(bg) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status != "old" && j.Status != "new" {
+			t.Fatalf("copy holds %+v", j)
+		}
+	}
+
+	if err := s.Backup(bg, dest, nil); !errors.Is(err, airnest.ErrInvalid) {
+		t.Fatalf("Backup onto an existing file: %v, want ErrInvalid", err)
+	}
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(dest), ".copy.db.tmp-*"))
+	if len(matches) != 0 {
+		t.Fatalf("temporary files left behind: %v", matches)
+	}
+}
+
+func TestBackupCancelled(t *testing.T) {
+	t.Parallel()
+	s, jobs, _, path := testStore(t)
+	fillJobs(t, jobs, 200, "x")
+	ctx, cancel := context.WithCancel(bg)
+	dest := filepath.Join(filepath.Dir(path), "copy.db")
+	err := s.Backup(ctx, dest, &airnest.BackupOptions{StepPages: 1, Progress: func(copied, total int) {
+		if copied > 3 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Backup: %v", err)
+	}
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*copy.db*"))
+	if len(left) != 0 {
+		t.Fatalf("a cancelled backup left %v", left)
+	}
+}
+
+func TestStatsAndVacuum(t *testing.T) {
+	t.Parallel()
+	s, jobs, sessions, path := testStore(t)
+	ids := fillJobs(t, jobs, 400, "pending")
+	sess := Session{User: "ann", Messages: []string{"hi"}}
+	if err := sessions.Save(bg, &sess); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if abs, _ := filepath.Abs(path); st.Path != abs {
+		t.Errorf("Path %q, want %q", st.Path, abs)
+	}
+	if st.JournalMode != "wal" || st.PageSize <= 0 || st.PageCount <= 0 || st.FileBytes != st.PageSize*st.PageCount || st.WALBytes <= 0 {
+		t.Errorf("file stats %+v", st)
+	}
+	if len(st.Collections) != 2 {
+		t.Fatalf("collections %+v", st.Collections)
+	}
+	js, ss := st.Collections[0], st.Collections[1]
+	if js.Name != "Job" || js.Rows != 400 || js.BlobBytes < 400*200 || js.GoType != "airnest_test.Job" || js.Created.IsZero() {
+		t.Errorf("Job stats %+v", js)
+	}
+	var cols []string
+	for _, c := range js.Columns {
+		cols = append(cols, c.Name+" "+c.Type)
+	}
+	if got := strings.Join(cols, ", "); got != "status TEXT, priority INTEGER, created_at INTEGER, owner TEXT" {
+		t.Errorf("Job columns %s", got)
+	}
+	if ss.Name != "Session" || ss.Rows != 1 || len(ss.Columns) != 1 || !ss.Columns[0].Unique {
+		t.Errorf("Session stats %+v", ss)
+	}
+
+	for _, id := range ids[:350] {
+		if err := jobs.Delete(bg, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Checkpoint so the deletions reach the main file's free list.
+	if err := s.Vacuum(bg); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.Stats(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.FreePages != 0 || after.PageCount >= st.PageCount || after.WALBytes != 0 {
+		t.Errorf("after Vacuum: %d pages (%d free), WAL %d bytes; before: %d pages", after.PageCount, after.FreePages, after.WALBytes, st.PageCount)
+	}
+	if n, _ := jobs.Count(bg); n != 50 {
+		t.Errorf("%d jobs after Vacuum, want 50", n)
+	}
+}
+
+func TestStatsMemory(t *testing.T) {
+	t.Parallel()
+	s := airnest.NewStore()
+	jobs := airnest.Collection[Job](s)
+	if err := s.Open(bg, ":memory:", nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fillJobs(t, jobs, 3, "x")
+	st, err := s.Stats(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Path != "" || st.WALBytes != 0 || len(st.Collections) != 1 || st.Collections[0].Rows != 3 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func TestOpsClosed(t *testing.T) {
+	t.Parallel()
+	s, _, _, path := testStore(t)
+	s.Close()
+	if _, err := s.Stats(bg); !errors.Is(err, airnest.ErrClosed) {
+		t.Errorf("Stats: %v", err)
+	}
+	if err := s.Backup(bg, path+".copy", nil); !errors.Is(err, airnest.ErrClosed) {
+		t.Errorf("Backup: %v", err)
+	}
+	if err := s.Vacuum(bg); !errors.Is(err, airnest.ErrClosed) {
+		t.Errorf("Vacuum: %v", err)
+	}
+}
