@@ -97,6 +97,7 @@ const (
 type collInit interface {
 	tableName() string
 	init(c *sqlite.Conn) error
+	verify(c *sqlite.Conn, rep *VerifyReport) (rows int, err error)
 }
 
 // NewStore returns a store that is not open yet. Collections may be declared
