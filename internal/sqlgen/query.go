@@ -1,0 +1,410 @@
+package sqlgen
+
+import (
+	"strings"
+)
+
+// Op is a filter operator.
+type Op int
+
+// Filter operators. And, Or and Not combine Kids; the others are leaves on
+// one column, with their values as bound parameters.
+const (
+	OpAnd Op = iota
+	OpOr
+	OpNot
+	OpEq      // 1 arg; nullable columns compare with IS, so a NULL arg finds NULLs
+	OpNe      // 1 arg; IS NOT on nullable columns
+	OpLt      // 1 arg
+	OpLte     // 1 arg
+	OpGt      // 1 arg
+	OpGte     // 1 arg
+	OpBetween // 2 args: low, high (inclusive)
+	OpPrefix  // 2 args: low (inclusive), high (exclusive)
+	OpIn      // 1 arg: a JSON array, see In
+	OpIsNull  // no arg
+)
+
+// Expr is a filter tree whose values are references to arguments, never
+// text: the SQL written for an Expr depends only on its shape.
+type Expr struct {
+	Op       Op
+	Col      string // column name, already validated
+	Type     string // column SQL type: INTEGER, REAL, TEXT, BLOB
+	Nullable bool   // the column can hold NULL
+	Args     []int  // indexes into the caller's value list
+	Kids     []Expr
+}
+
+// Key is one ORDER BY key.
+type Key struct {
+	Col      string
+	Desc     bool
+	Nullable bool
+}
+
+// ArgSrc says where a bound parameter's value comes from.
+type ArgSrc byte
+
+// Sources of bound parameters.
+const (
+	ArgValue  ArgSrc = iota // the filter value numbered I
+	ArgCursor               // the cursor's value of order key I
+	ArgLimit                // the limit (-1 for none)
+	ArgOffset               // the offset
+)
+
+// Arg is one bound parameter, in the order the "?" appear in the text.
+type Arg struct {
+	Src ArgSrc
+	I   int
+}
+
+// Select describes a query on one table.
+type Select struct {
+	Where Expr
+	// Order is the complete ordering; the caller ends it with the id column
+	// so that every row has a distinct position.
+	Order []Key
+	// After, when not nil, continues the ordering after a cursor row:
+	// After[i] reports that the cursor's value of Order[i] is NULL.
+	After []bool
+}
+
+// Kind is what a query statement returns or does.
+type Kind int
+
+// Statement kinds.
+const (
+	Rows   Kind = iota // id, v, then the values of every order key but id
+	IDs                // id
+	Count              // count(*)
+	Exists             // 1 or 0
+	Delete             // deletes the matching rows
+)
+
+type writer struct {
+	b    strings.Builder
+	args []Arg
+}
+
+func (w *writer) s(s string) { w.b.WriteString(s) }
+
+func (w *writer) arg(src ArgSrc, i int) {
+	w.b.WriteByte('?')
+	w.args = append(w.args, Arg{src, i})
+}
+
+// Query writes the statement of kind k for q on t and lists its parameters.
+func (t Table) Query(q Select, k Kind) (string, []Arg) {
+	w := &writer{}
+	table := Quote(t.Name)
+	switch k {
+	case Rows:
+		w.s("SELECT id, v")
+		for _, key := range q.Order {
+			if key.Col != IDColumn {
+				w.s(", ")
+				w.s(Quote(key.Col))
+			}
+		}
+		w.s(" FROM " + table)
+		w.where(q)
+		w.orderLimit(q)
+	case IDs:
+		w.s("SELECT id FROM " + table)
+		w.where(q)
+		w.orderLimit(q)
+	case Count:
+		// The ordering cannot change how many rows a LIMIT lets through.
+		w.s("SELECT count(*) FROM (SELECT 1 FROM " + table)
+		w.where(q)
+		w.limit()
+		w.s(")")
+	case Exists:
+		w.s("SELECT EXISTS (SELECT 1 FROM " + table)
+		w.where(q)
+		w.limit()
+		w.s(")")
+	case Delete:
+		w.s("DELETE FROM " + table + " WHERE id IN (SELECT id FROM " + table)
+		w.where(q)
+		w.orderLimit(q)
+		w.s(")")
+	}
+	return w.b.String(), w.args
+}
+
+func (w *writer) where(q Select) {
+	trivial := (q.Where.Op == OpAnd && len(q.Where.Kids) == 0)
+	if trivial && q.After == nil {
+		return
+	}
+	w.s(" WHERE ")
+	if !trivial {
+		w.expr(q.Where, false)
+		if q.After != nil {
+			w.s(" AND ")
+		}
+	}
+	if q.After != nil {
+		w.keyset(q.Order, q.After)
+	}
+}
+
+func (w *writer) orderLimit(q Select) {
+	w.s(" ORDER BY ")
+	for i, k := range q.Order {
+		if i > 0 {
+			w.s(", ")
+		}
+		w.s(quoteCol(k.Col))
+		if k.Desc {
+			w.s(" DESC")
+		}
+	}
+	w.limit()
+}
+
+func (w *writer) limit() {
+	w.s(" LIMIT ")
+	w.arg(ArgLimit, 0)
+	w.s(" OFFSET ")
+	w.arg(ArgOffset, 0)
+}
+
+// quoteCol quotes an index column; id stays bare, as in the table's DDL.
+func quoteCol(c string) string {
+	if c == IDColumn {
+		return IDColumn
+	}
+	return Quote(c)
+}
+
+// expr writes e, or its negation when neg is set. Negation is pushed down to
+// the leaves (De Morgan), and each negated leaf says outright that a NULL
+// column value matches, so every leaf is true or false, never SQL's unknown:
+// Not(Lt("n", 5)) matches a NULL n, as !(x < 5) would in Go for a missing x.
+// Positive leaves stay plain comparisons that SQLite can serve from an index.
+func (w *writer) expr(e Expr, neg bool) {
+	switch e.Op {
+	case OpAnd, OpOr:
+		and := (e.Op == OpAnd) != neg
+		if len(e.Kids) == 0 {
+			if and {
+				w.s("1")
+			} else {
+				w.s("0")
+			}
+			return
+		}
+		if len(e.Kids) == 1 {
+			w.expr(e.Kids[0], neg)
+			return
+		}
+		w.s("(")
+		for i, k := range e.Kids {
+			if i > 0 {
+				if and {
+					w.s(" AND ")
+				} else {
+					w.s(" OR ")
+				}
+			}
+			w.expr(k, neg)
+		}
+		w.s(")")
+		return
+	case OpNot:
+		w.expr(Expr{Op: OpAnd, Kids: e.Kids}, !neg)
+		return
+	}
+	c := quoteCol(e.Col)
+	orNull := func() {
+		if e.Nullable {
+			w.s(" OR " + c + " IS NULL")
+		}
+	}
+	op := e.Op
+	if neg {
+		switch op {
+		case OpEq:
+			op = OpNe
+		case OpNe:
+			op = OpEq
+		}
+	}
+	switch op {
+	case OpEq, OpNe:
+		switch {
+		case e.Nullable && op == OpEq:
+			w.s(c + " IS ")
+		case e.Nullable:
+			w.s(c + " IS NOT ")
+		case op == OpEq:
+			w.s(c + " = ")
+		default:
+			w.s(c + " <> ")
+		}
+		w.arg(ArgValue, e.Args[0])
+	case OpLt, OpLte, OpGt, OpGte:
+		if !neg {
+			w.s(c + " " + cmp[op] + " ")
+			w.arg(ArgValue, e.Args[0])
+			return
+		}
+		w.s("(" + c + " " + cmp[negCmp[op]] + " ")
+		w.arg(ArgValue, e.Args[0])
+		orNull()
+		w.s(")")
+	case OpBetween:
+		if !neg {
+			w.s(c + " BETWEEN ")
+			w.arg(ArgValue, e.Args[0])
+			w.s(" AND ")
+			w.arg(ArgValue, e.Args[1])
+			return
+		}
+		w.s("(" + c + " < ")
+		w.arg(ArgValue, e.Args[0])
+		w.s(" OR " + c + " > ")
+		w.arg(ArgValue, e.Args[1])
+		orNull()
+		w.s(")")
+	case OpPrefix:
+		if !neg {
+			w.s("(" + c + " >= ")
+			w.arg(ArgValue, e.Args[0])
+			w.s(" AND " + c + " < ")
+			w.arg(ArgValue, e.Args[1])
+			w.s(")")
+			return
+		}
+		w.s("(" + c + " < ")
+		w.arg(ArgValue, e.Args[0])
+		w.s(" OR " + c + " >= ")
+		w.arg(ArgValue, e.Args[1])
+		orNull()
+		w.s(")")
+	case OpIn:
+		if neg {
+			w.s("(" + c + " NOT IN ")
+		} else {
+			w.s(c + " IN ")
+		}
+		w.s("(SELECT " + inValue[e.Type] + " FROM json_each(")
+		w.arg(ArgValue, e.Args[0])
+		w.s("))")
+		if neg {
+			orNull()
+			w.s(")")
+		}
+	case OpIsNull:
+		if neg {
+			w.s(c + " IS NOT NULL")
+		} else {
+			w.s(c + " IS NULL")
+		}
+	}
+}
+
+var cmp = map[Op]string{OpLt: "<", OpLte: "<=", OpGt: ">", OpGte: ">="}
+
+var negCmp = map[Op]Op{OpLt: OpGte, OpLte: OpGt, OpGt: OpLte, OpGte: OpLt}
+
+// inValue turns one element of In's JSON array into a column value. Text and
+// blobs travel hex-encoded, so every byte string arrives exactly; numbers
+// are JSON numbers (SQLite parses floats back to the same bits).
+var inValue = map[string]string{
+	"INTEGER": "value",
+	"REAL":    "value",
+	"TEXT":    "CAST(unhex(value) AS TEXT)",
+	"BLOB":    "unhex(value)",
+}
+
+// keyset writes "the row comes after the cursor row in the ordering".
+// SQLite orders NULL first ascending and last descending. When every key
+// runs one way, no cursor value is NULL and no NULL can come after the cursor,
+// a row-value comparison says it in a form SQLite serves from an index.
+func (w *writer) keyset(order []Key, nulls []bool) {
+	desc := order[0].Desc
+	fast := true
+	for i, k := range order {
+		if k.Desc != desc || nulls[i] || (desc && k.Nullable) {
+			fast = false
+		}
+	}
+	if fast {
+		op := " > "
+		if desc {
+			op = " < "
+		}
+		if len(order) == 1 {
+			w.s(quoteCol(order[0].Col) + op)
+			w.arg(ArgCursor, 0)
+			return
+		}
+		w.s("(")
+		for i, k := range order {
+			if i > 0 {
+				w.s(", ")
+			}
+			w.s(quoteCol(k.Col))
+		}
+		w.s(")" + op + "(")
+		for i := range order {
+			if i > 0 {
+				w.s(", ")
+			}
+			w.arg(ArgCursor, i)
+		}
+		w.s(")")
+		return
+	}
+	// The general form: some key i is after the cursor's and every key before it equal.
+	w.s("(")
+	terms := 0
+	for i, k := range order {
+		if k.Desc && nulls[i] {
+			continue // nothing sorts after NULL descending
+		}
+		if terms > 0 {
+			w.s(" OR ")
+		}
+		terms++
+		w.s("(")
+		for j := range i {
+			c := quoteCol(order[j].Col)
+			if nulls[j] {
+				w.s(c + " IS NULL AND ")
+			} else {
+				w.s(c + " = ")
+				w.arg(ArgCursor, j)
+				w.s(" AND ")
+			}
+		}
+		c := quoteCol(k.Col)
+		switch {
+		case nulls[i]:
+			w.s(c + " IS NOT NULL")
+		case !k.Desc:
+			w.s(c + " > ")
+			w.arg(ArgCursor, i)
+		case k.Nullable:
+			w.s("(" + c + " < ")
+			w.arg(ArgCursor, i)
+			w.s(" OR " + c + " IS NULL)")
+		default:
+			w.s(c + " < ")
+			w.arg(ArgCursor, i)
+		}
+		w.s(")")
+	}
+	if terms == 0 {
+		w.s("0")
+	}
+	w.s(")")
+}
+
+// Explain prefixes a statement so that it returns its query plan.
+func Explain(sql string) string { return "EXPLAIN QUERY PLAN " + sql }
