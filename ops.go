@@ -79,12 +79,25 @@ func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) er
 	if err == nil {
 		err = conn.Backup(ctx, sqlite.FileURI(tmp), step, opts.Progress)
 	}
+	var src string
+	if err == nil {
+		err = query(conn, "SELECT file FROM pragma_database_list WHERE name = 'main'", nil, func(st *sqlite.Stmt) error {
+			src = st.ColumnText(0)
+			return nil
+		})
+	}
 	s.rd.Put(conn)
 	if err != nil {
 		return fmt.Errorf("airnest: Backup: %w", err)
 	}
 	if err := checkCopy(ctx, tmp); err != nil {
 		return fmt.Errorf("airnest: Backup: the copy failed its check: %w", err)
+	}
+	// The copy gets the permissions of the original (CreateTemp made it private).
+	if fi, err := os.Stat(src); err == nil && src != "" {
+		if err := os.Chmod(tmp, fi.Mode().Perm()); err != nil {
+			return fmt.Errorf("airnest: Backup: %w", err)
+		}
 	}
 	if err := syncFile(tmp); err != nil {
 		return fmt.Errorf("airnest: Backup: %w", err)
@@ -99,21 +112,25 @@ func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) er
 	return nil
 }
 
-// checkCopy runs quick_check on a finished copy. Opening it may create a
-// -wal and -shm (the copy's header says WAL); closing the last connection
-// removes them again.
+// checkCopy turns a finished copy into a self-contained file in rollback
+// journal mode (the copy's header says WAL, like its source: opened
+// read-only it would need a -wal and -shm beside it; airnest.Open turns WAL
+// back on) and runs quick_check on it.
 func checkCopy(ctx context.Context, path string) error {
 	c, err := sqlite.Open(ctx, sqlite.Config{URI: sqlite.FileURI(path), Synchronous: "FULL", BusyTimeout: defaultBusyTimeout}, false)
 	if err != nil {
 		return err
 	}
 	var problems []string
-	err = query(c, "PRAGMA quick_check", nil, func(st *sqlite.Stmt) error {
-		if r := st.ColumnText(0); r != "ok" {
-			problems = append(problems, r)
-		}
-		return nil
-	})
+	err = c.Exec("PRAGMA journal_mode=DELETE")
+	if err == nil {
+		err = query(c, "PRAGMA quick_check", nil, func(st *sqlite.Stmt) error {
+			if r := st.ColumnText(0); r != "ok" {
+				problems = append(problems, r)
+			}
+			return nil
+		})
+	}
 	err = errors.Join(err, c.Close())
 	if err == nil && len(problems) > 0 {
 		err = fmt.Errorf("quick_check: %v", problems)

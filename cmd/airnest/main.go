@@ -1,0 +1,136 @@
+// Command airnest looks inside, checks, backs up and moves the data of an
+// airnest file (the one SQLite file a program using
+// github.com/airnest/airnest writes) without that program's Go types:
+// field names come from the key registry stored in the file.
+//
+//	go install github.com/airnest/airnest/cmd/airnest@latest
+//	airnest ls app.db
+//	airnest get app.db Job 0193a8f2-...
+//	airnest dump app.db Job --where status=pending --limit 10
+//	airnest export app.db ./dump && airnest import copy.db ./dump
+//	airnest backup app.db app-backup.db
+//	airnest verify app.db
+//	airnest stats app.db
+//	airnest vacuum app.db
+//
+// Exit status: 0 success; 1 a problem found or the command failed; 2 a
+// usage error. Run airnest --help for details.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes scripts may rely on.
+const (
+	exitOK      = 0
+	exitProblem = 1 // verify found damage, something does not exist, the command failed
+	exitUsage   = 2 // bad command line
+)
+
+const rootLong = `airnest looks inside, checks, backs up and moves the data of an airnest
+file (the one SQLite file a program using github.com/airnest/airnest
+writes) without that program's Go types: field names come from the key
+registry stored in the file. Every command is safe to run while the
+program is using the file.
+
+Long operations (dump -o, export, import, backup) draw a progress bar on
+standard error when standard output is a terminal, and stay quiet
+otherwise.
+
+Exit status:
+  0  success
+  1  a problem was found or the command failed: verify found damage, the
+     file, collection or value does not exist, the file is not an airnest
+     file, or a SQLite or I/O error
+  2  usage error: unknown command or flag, wrong number of arguments, or a
+     malformed argument (an ID that is not a UUID, a bad --where)`
+
+// usageError marks an error in the command line: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// app holds the global flags and the streams, so the end-to-end test and
+// main share one code path.
+type app struct {
+	stdout, stderr io.Writer
+	quiet          bool
+	// tty reports whether progress bars may be drawn: stdout is a terminal.
+	tty bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stdout)}
+	code := a.run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit status.
+func (a *app) run(ctx context.Context, args []string) int {
+	started := false // set once the arguments were accepted and a command runs
+	root := &cobra.Command{
+		Use:           "airnest",
+		Short:         "Inspect, check, back up and move the data of an airnest file",
+		Long:          rootLong,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		PersistentPreRun: func(*cobra.Command, []string) {
+			started = true
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(a.stderr)
+			cmd.Help()
+			return usagef("no command given")
+		},
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetArgs(args)
+	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "never draw a progress bar")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		a.lsCmd(), a.getCmd(), a.dumpCmd(), a.exportCmd(), a.importCmd(),
+		a.backupCmd(), a.verifyCmd(), a.statsCmd(), a.vacuumCmd(),
+	)
+	root.CompletionOptions.HiddenDefaultCmd = true
+
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	// Errors from the library already name it.
+	fmt.Fprintf(a.stderr, "airnest: %s\n", strings.TrimPrefix(err.Error(), "airnest: "))
+	var ue usageError
+	if !started || errors.As(err, &ue) {
+		fmt.Fprintln(a.stderr, "Run 'airnest --help' for usage.")
+		return exitUsage
+	}
+	return exitProblem
+}
+
+// exactArgs is cobra.ExactArgs with a message that names the arguments.
+func exactArgs(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != len(names) {
+			return usagef("usage: airnest %s %s (got %d arguments)", cmd.Name(), strings.Join(names, " "), len(args))
+		}
+		return nil
+	}
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/airnest/airnest"
+)
+
+func (a *app) backupCmd() *cobra.Command {
+	var noVerify bool
+	cmd := &cobra.Command{
+		Use:   "backup FILE DEST",
+		Short: "Copy FILE to DEST online, while programs go on writing, then verify the copy",
+		Long: `Copy FILE to DEST, which must not exist, with SQLite's online backup API.
+The copy is one consistent snapshot: programs may keep reading and writing
+FILE meanwhile (their later writes are not in the copy). It is written
+beside DEST, checked with SQLite's quick_check, synced and renamed into
+place, so DEST never holds a partial copy.
+
+Then DEST is checked as 'airnest verify' does (skip with --no-verify); a
+copy that fails makes the command exit with status 1.`,
+		Example: "  airnest backup app.db backups/app-$(date +%Y%m%d-%H%M%S).db",
+		Args:    exactArgs("FILE", "DEST"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := openStore(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			bar := &progress{}
+			pages := 0
+			start := time.Now()
+			err = s.Backup(ctx, args[1], &airnest.BackupOptions{Progress: func(copied, total int) {
+				if bar.bar == nil && a.showProgress() {
+					bar = a.newProgress(int64(total), "backup (pages)", false)
+				}
+				bar.set(int64(copied))
+				pages = total
+			}})
+			bar.done()
+			if err != nil {
+				return err
+			}
+			var bytes int64
+			if fi, err := os.Stat(args[1]); err == nil {
+				bytes = fi.Size()
+			}
+			fmt.Fprintf(a.stdout, "backed up %s to %s: %d pages, %s, in %s\n", args[0], args[1], pages, size(bytes), time.Since(start).Round(time.Millisecond))
+			if noVerify {
+				return nil
+			}
+			return a.verify(ctx, args[1], false)
+		},
+	}
+	cmd.Flags().BoolVar(&noVerify, "no-verify", false, "do not verify the copy")
+	return cmd
+}
+
+func (a *app) verifyCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify FILE",
+		Short: "Check the file: SQLite integrity, every blob, every index column",
+		Long: `Check FILE from one snapshot while programs go on using it: SQLite's
+integrity_check and foreign_key_check; for every collection that its
+table and index columns exist, that every id is 16 bytes, that every blob
+is well-formed CBOR holding the row's ID, that every index column holds
+its declared SQL type, and that index columns over fields of built-in
+types (strings, numbers, bools, times) equal the blob's field.
+
+Prints a report; exits with status 1 when it found any problem. A program
+that knows its Go types can check more with Store.Verify.`,
+		Example: "  airnest verify app.db && echo intact",
+		Args:    exactArgs("FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.verify(cmd.Context(), args[0], asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+// verify checks path and prints the report; a report with problems is an
+// error (exit status 1).
+func (a *app) verify(ctx context.Context, path string, asJSON bool) error {
+	if err := mustExist(path); err != nil {
+		return err
+	}
+	stop := a.spinner("verify " + path)
+	rep, err := airnest.VerifyFile(ctx, path)
+	stop()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		b, err := marshalJSON(rep, true)
+		if err != nil {
+			return err
+		}
+		a.stdout.Write(b)
+	} else {
+		fmt.Fprintf(a.stdout, "verify %s: %s", path, rep)
+	}
+	if !rep.OK() {
+		return fmt.Errorf("verify %s: %d problems found", path, len(rep.Problems)+rep.Omitted)
+	}
+	return nil
+}
+
+// spinner draws an indeterminate bar until stop is called, for work that
+// reports no progress of its own.
+func (a *app) spinner(what string) (stop func()) {
+	if !a.showProgress() {
+		return func() {}
+	}
+	bar := a.newProgress(-1, what, false)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				bar.add(0)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		bar.done()
+	}
+}
+
+func (a *app) statsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stats FILE",
+		Short: "Show page counts, free pages, the WAL's size and per-collection sizes",
+		Long: `Show the file's page size and page count, the pages on the free list
+(which 'airnest vacuum' gives back), the size of the WAL beside it, and for
+each collection its row count and the bytes of its stored values.`,
+		Example: "  airnest stats app.db\n  airnest stats --json app.db",
+		Args:    exactArgs("FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := openStore(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, err := s.Stats(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				b, err := marshalJSON(st, true)
+				if err != nil {
+					return err
+				}
+				_, err = a.stdout.Write(b)
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintf(tw, "file\t%s\n", st.Path)
+			fmt.Fprintf(tw, "journal mode\t%s\n", st.JournalMode)
+			fmt.Fprintf(tw, "page size\t%d\n", st.PageSize)
+			fmt.Fprintf(tw, "pages\t%d (%s)\n", st.PageCount, size(st.FileBytes))
+			fmt.Fprintf(tw, "free pages\t%d (%s)\n", st.FreePages, size(st.FreePages*st.PageSize))
+			fmt.Fprintf(tw, "WAL\t%s\n", size(st.WALBytes))
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout)
+			tw = tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "COLLECTION\tROWS\tBLOB BYTES\tAVG BLOB")
+			for _, c := range st.Collections {
+				avg := "-"
+				if c.Rows > 0 {
+					avg = size(c.BlobBytes / c.Rows)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", c.Name, c.Rows, size(c.BlobBytes), avg)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) vacuumCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "vacuum FILE",
+		Short: "Rebuild the file to give free pages back and truncate the WAL",
+		Long: `Rebuild FILE with SQLite's VACUUM, giving the pages on the free list back
+to the operating system, then checkpoint and truncate the WAL. Programs
+may keep using the file: their writes wait until the rebuild is done,
+reads go on. Needs free disk space of about twice the file's size.
+
+Under Litestream, a vacuum rewrites every page, so the next replication
+uploads the whole file again.`,
+		Example: "  airnest vacuum app.db",
+		Args:    exactArgs("FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := openStore(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			before, err := s.Stats(ctx)
+			if err != nil {
+				return err
+			}
+			stop := a.spinner("vacuum " + args[0])
+			err = s.Vacuum(ctx)
+			stop()
+			if err != nil {
+				return err
+			}
+			after, err := s.Stats(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "vacuumed %s: %d pages (%s) -> %d pages (%s); %d free pages given back; WAL %s\n",
+				args[0], before.PageCount, size(before.FileBytes), after.PageCount, size(after.FileBytes),
+				before.FreePages, size(after.WALBytes))
+			return nil
+		},
+	}
+}
