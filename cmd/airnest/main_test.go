@@ -1,0 +1,498 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airnest/airnest"
+	"github.com/airnest/airnest/internal/sqlite"
+)
+
+// The types of the program whose file the command reads. The command
+// itself never sees them.
+type Step struct {
+	Name string
+	Done bool
+}
+
+type User struct {
+	ID    airnest.ID[User]
+	Name  string
+	Email string
+}
+
+type Job struct {
+	ID        airnest.ID[Job]
+	Status    string
+	Priority  int
+	Owner     airnest.ID[User]
+	CreatedAt time.Time
+	Tags      []string
+	Payload   []byte
+	Steps     []Step
+}
+
+func declare(s *airnest.Store) (*airnest.Coll[Job], *airnest.Coll[User]) {
+	return airnest.Collection[Job](s, airnest.Index("status", "priority", "owner", "created_at", "status,priority")),
+		airnest.Collection[User](s, airnest.Unique("name"))
+}
+
+// writerEnv makes the test binary a writer process (see TestMain).
+const writerEnv = "AIRNEST_E2E_WRITER"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(writerEnv); path != "" {
+		if err := writer(path); err != nil {
+			fmt.Fprintln(os.Stderr, "writer:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// writer saves jobs into path until path+".stop" exists (at most 30 s),
+// creating path+".ready" once it has written some.
+func writer(path string) error {
+	ctx := context.Background()
+	s := airnest.NewStore()
+	jobs, _ := declare(s)
+	if err := s.Open(ctx, path, nil); err != nil {
+		return err
+	}
+	defer s.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		j := Job{Status: "live", Priority: i, CreatedAt: time.Now(), Payload: bytes.Repeat([]byte{byte(i)}, 512)}
+		if err := jobs.Save(ctx, &j); err != nil {
+			return err
+		}
+		if i == 20 {
+			if err := os.WriteFile(path+".ready", nil, 0o644); err != nil {
+				return err
+			}
+		}
+		if _, err := os.Stat(path + ".stop"); err == nil {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return errors.New("never told to stop")
+}
+
+// seed writes the file the commands read: nJobs jobs, two users.
+func seed(t *testing.T, path string, nJobs int) ([]airnest.ID[Job], []airnest.ID[User]) {
+	t.Helper()
+	ctx := context.Background()
+	s := airnest.NewStore()
+	jobs, users := declare(s)
+	if err := s.Open(ctx, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var uids []airnest.ID[User]
+	for _, name := range []string{"ann", "bob"} {
+		u := User{Name: name, Email: name + "@example.com"}
+		if err := users.Save(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+		uids = append(uids, u.ID)
+	}
+	var jids []airnest.ID[Job]
+	err := s.Tx(ctx, func(tx *airnest.Tx) error {
+		for i := range nJobs {
+			status := []string{"pending", "running", "done"}[i%3]
+			j := Job{
+				Status: status, Priority: i % 5, Owner: uids[i%2],
+				CreatedAt: time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC),
+				Tags:      []string{"t<&>", fmt.Sprint(i)}, Payload: []byte{byte(i), 0, 255},
+				Steps: []Step{{Name: "fetch", Done: i%2 == 0}},
+			}
+			if err := jobs.In(tx).Save(ctx, &j); err != nil {
+				return err
+			}
+			jids = append(jids, j.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jids, uids
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// airnestBin builds the command once per test run.
+func airnestBin(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "airnest")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func run(t *testing.T, bin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("airnest %v: %v", args, err)
+	}
+	return r
+}
+
+// want runs the command and checks its exit status and that stdout (for
+// status 0) or stderr contains each of the strings.
+func want(t *testing.T, bin string, code int, contains []string, args ...string) result {
+	t.Helper()
+	r := run(t, bin, args...)
+	if r.code != code {
+		t.Fatalf("airnest %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, code, r.stdout, r.stderr)
+	}
+	out := r.stdout
+	if code != 0 {
+		out = r.stderr
+	}
+	for _, s := range contains {
+		if !strings.Contains(out, s) {
+			t.Fatalf("airnest %s: output lacks %q:\n%s", strings.Join(args, " "), s, out)
+		}
+	}
+	return r
+}
+
+func ndjson(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestCommand(t *testing.T) {
+	bin := airnestBin(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "app.db")
+	jids, uids := seed(t, db, 300)
+
+	t.Run("help", func(t *testing.T) {
+		want(t, bin, 0, []string{"Exit status:", "0  success", "2  usage error", "backup", "vacuum"}, "--help")
+		for _, sub := range []string{"ls", "get", "dump", "export", "import", "backup", "verify", "stats", "vacuum"} {
+			want(t, bin, 0, []string{"Usage:", "airnest " + sub}, sub, "--help")
+		}
+		want(t, bin, 2, []string{"no command given"})
+		want(t, bin, 2, []string{`unknown command "frobnicate"`}, "frobnicate")
+		want(t, bin, 2, []string{"usage: airnest get FILE COLLECTION ID"}, "get", db)
+		want(t, bin, 2, []string{"unknown flag"}, "ls", "--nope", db)
+	})
+
+	t.Run("ls", func(t *testing.T) {
+		r := want(t, bin, 0, []string{"COLLECTION", "Job", "300", "status TEXT", "priority INTEGER", "status+priority", "main.Job", "User", "name TEXT unique"}, "ls", db)
+		if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 3 {
+			t.Fatalf("ls printed %d lines:\n%s", len(lines), r.stdout)
+		}
+		r = want(t, bin, 0, nil, "ls", "--json", db)
+		var list []struct {
+			Name      string
+			Rows      int
+			BlobBytes int `json:"blob_bytes"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 || list[0].Name != "Job" || list[0].Rows != 300 || list[0].BlobBytes < 300*50 || list[1].Rows != 2 {
+			t.Fatalf("ls --json: %+v", list)
+		}
+		want(t, bin, 1, []string{"no such file"}, "ls", filepath.Join(dir, "missing.db"))
+		notOurs := filepath.Join(dir, "plain.txt")
+		os.WriteFile(notOurs, []byte("hello"), 0o644)
+		want(t, bin, 1, []string{"plain.txt"}, "ls", notOurs)
+	})
+
+	t.Run("get", func(t *testing.T) {
+		r := want(t, bin, 0, nil, "get", db, "Job", jids[4].String())
+		var v map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+			t.Fatal(err)
+		}
+		// Field names restored, IDs as UUIDs, times as RFC 3339, bytes base64.
+		if v["ID"] != jids[4].String() || v["Owner"] != uids[0].String() || v["Status"] != "running" ||
+			v["Priority"] != 4.0 || v["CreatedAt"] != "2026-01-01T00:00:04Z" || v["Payload"] != "BAD/" {
+			t.Fatalf("get: %v", v)
+		}
+		if tags := v["Tags"].([]any); tags[0] != "t<&>" {
+			t.Fatalf("tags %v", tags)
+		}
+		if steps := v["Steps"].([]any); steps[0].(map[string]any)["Name"] != "fetch" {
+			t.Fatalf("steps %v", steps)
+		}
+		if !strings.Contains(r.stdout, "\n  \"Status\": \"running\",\n") {
+			t.Fatalf("get does not indent:\n%s", r.stdout)
+		}
+		want(t, bin, 0, []string{`"cbor": "`, `"columns": {`, `"status": "running"`}, "get", "--raw", db, "Job", jids[4].String())
+		want(t, bin, 0, []string{`"Name": "bob"`}, "get", db, "User", uids[1].String())
+		want(t, bin, 1, []string{"no value with id"}, "get", db, "Job", airnest.NewID[Job]().String())
+		want(t, bin, 1, []string{`no collection "Nope"`, "collections: Job, User"}, "get", db, "Nope", jids[0].String())
+		want(t, bin, 2, []string{"not a UUID"}, "get", db, "Job", "123")
+	})
+
+	t.Run("dump", func(t *testing.T) {
+		r := want(t, bin, 0, nil, "dump", db, "Job")
+		lines := ndjson(t, r.stdout)
+		if len(lines) != 300 {
+			t.Fatalf("dump: %d lines", len(lines))
+		}
+		for i, l := range lines {
+			if l["id"] != jids[i].String() || l["v"].(map[string]any)["ID"] != jids[i].String() {
+				t.Fatalf("line %d: %v, want id %s (ID order)", i, l, jids[i])
+			}
+			if _, ok := l["cbor"]; ok {
+				t.Fatal("dump without --raw printed cbor")
+			}
+		}
+		r = want(t, bin, 0, nil, "dump", db, "Job", "--where", "status=done", "--where", "priority=2")
+		for _, l := range ndjson(t, r.stdout) {
+			v := l["v"].(map[string]any)
+			if v["Status"] != "done" || v["Priority"] != 2.0 {
+				t.Fatalf("--where status=done priority=2 gave %v", v)
+			}
+		}
+		if n := len(ndjson(t, r.stdout)); n != 20 {
+			t.Fatalf("--where status=done --where priority=2: %d lines, want 20", n)
+		}
+		r = want(t, bin, 0, nil, "dump", db, "Job", "--where", "owner="+uids[1].String(), "--limit", "7")
+		if n := len(ndjson(t, r.stdout)); n != 7 {
+			t.Fatalf("--limit 7: %d lines", n)
+		}
+		r = want(t, bin, 0, nil, "dump", db, "Job", "--where", "created_at=2026-01-01T00:00:09Z", "--raw")
+		if l := ndjson(t, r.stdout); len(l) != 1 || l[0]["id"] != jids[9].String() || l[0]["cbor"] == nil {
+			t.Fatalf("--where created_at=...: %v", l)
+		}
+		out := filepath.Join(dir, "jobs.ndjson")
+		want(t, bin, 0, nil, "dump", db, "Job", "-o", out)
+		if b, _ := os.ReadFile(out); len(ndjson(t, string(b))) != 300 {
+			t.Fatal("dump -o wrote the wrong number of lines")
+		}
+		want(t, bin, 2, []string{`no index column "color"`, "status, priority, owner, created_at"}, "dump", db, "Job", "--where", "color=red")
+		want(t, bin, 2, []string{"column priority is INTEGER"}, "dump", db, "Job", "--where", "priority=high")
+		want(t, bin, 2, []string{"want column=value"}, "dump", db, "Job", "--where", "status")
+		want(t, bin, 1, []string{`no collection "Nope"`}, "dump", db, "Nope")
+	})
+
+	t.Run("export-import", func(t *testing.T) {
+		ex1, ex2 := filepath.Join(dir, "ex1"), filepath.Join(dir, "ex2")
+		want(t, bin, 0, []string{"exported Job: 300 values", "exported User: 2 values", "_meta.json"}, "export", db, ex1)
+		restored := filepath.Join(dir, "restored.db")
+		want(t, bin, 0, []string{"imported Job: 300 values", "imported User: 2 values", "ok: 2 collections, 302 values"}, "import", restored, ex1)
+		want(t, bin, 0, nil, "export", restored, ex2)
+		for _, name := range []string{"_meta.json", "Job.ndjson", "User.ndjson"} {
+			a, _ := os.ReadFile(filepath.Join(ex1, name))
+			b, _ := os.ReadFile(filepath.Join(ex2, name))
+			if len(a) == 0 || !bytes.Equal(a, b) {
+				t.Fatalf("%s differs after export, import, export", name)
+			}
+		}
+		// The restored file is a working store for the program.
+		ctx := context.Background()
+		s := airnest.NewStore()
+		jobs, users := declare(s)
+		if err := s.Open(ctx, restored, nil); err != nil {
+			t.Fatal(err)
+		}
+		j, err := jobs.Load(ctx, jids[7])
+		if err != nil || j.Owner != uids[1] || j.Tags[1] != "7" {
+			t.Fatalf("restored job: %+v, %v", j, err)
+		}
+		if err := users.Save(ctx, &User{Name: "ann"}); !errors.Is(err, airnest.ErrConflict) {
+			t.Fatal("the unique index was not restored")
+		}
+		if n, _ := jobs.Where(airnest.Eq("status", "done")).Count(ctx); n != 100 {
+			t.Fatalf("query on a restored index: %d", n)
+		}
+		s.Close()
+
+		want(t, bin, 1, []string{"already exists"}, "import", restored, ex1)
+		want(t, bin, 1, []string{"not empty"}, "export", db, ex1)
+
+		// A damaged line: nothing of that collection is imported.
+		bad := filepath.Join(dir, "bad")
+		os.MkdirAll(bad, 0o755)
+		for _, name := range []string{"_meta.json", "User.ndjson"} {
+			b, _ := os.ReadFile(filepath.Join(ex1, name))
+			os.WriteFile(filepath.Join(bad, name), b, 0o644)
+		}
+		b, _ := os.ReadFile(filepath.Join(ex1, "Job.ndjson"))
+		lines := strings.SplitAfter(string(b), "\n")
+		lines[41] = strings.Replace(lines[41], `"cbor":"`, `"cbor":"AAAA`, 1)
+		os.WriteFile(filepath.Join(bad, "Job.ndjson"), []byte(strings.Join(lines, "")), 0o644)
+		partial := filepath.Join(dir, "partial.db")
+		want(t, bin, 1, []string{"Job.ndjson:42", "nothing of it was imported"}, "import", partial, bad)
+		r := want(t, bin, 0, nil, "ls", "--json", partial)
+		if strings.Contains(r.stdout, `"Job"`) {
+			t.Fatalf("a failed collection was partly imported:\n%s", r.stdout)
+		}
+		// v edited without cbor is refused too.
+		lines = strings.SplitAfter(string(b), "\n")
+		lines[3] = strings.Replace(lines[3], `"Status":"`, `"Status":"x`, 1)
+		os.WriteFile(filepath.Join(bad, "Job.ndjson"), []byte(strings.Join(lines, "")), 0o644)
+		want(t, bin, 1, []string{"Job.ndjson:4", "v is not what cbor holds"}, "import", filepath.Join(dir, "partial2.db"), bad)
+	})
+
+	t.Run("verify", func(t *testing.T) {
+		want(t, bin, 0, []string{"ok: 2 collections, 302 values, no problems"}, "verify", db)
+		r := want(t, bin, 0, nil, "verify", "--json", db)
+		var rep airnest.VerifyReport
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Collections) != 2 {
+			t.Fatalf("verify --json: %v\n%s", err, r.stdout)
+		}
+		// An index column that disagrees with its blob is found.
+		damaged := filepath.Join(dir, "damaged.db")
+		want(t, bin, 0, nil, "backup", "--no-verify", db, damaged)
+		c, err := sqlite.Open(context.Background(), fileConfig(damaged), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Exec(`UPDATE "Job" SET status = 'bogus' WHERE priority = 1`); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		r = want(t, bin, 1, []string{"problems found"}, "verify", damaged)
+		if !strings.Contains(r.stdout, "FAILED: 60 problems") || !strings.Contains(r.stdout, `index Job id `) || !strings.Contains(r.stdout, `column "status"`) {
+			t.Fatalf("verify report:\n%s", r.stdout)
+		}
+		want(t, bin, 1, []string{"no such file"}, "verify", filepath.Join(dir, "missing.db"))
+	})
+
+	t.Run("stats-vacuum", func(t *testing.T) {
+		want(t, bin, 0, []string{"journal mode  wal", "page size     4096", "free pages", "WAL", "Job         300"}, "stats", db)
+		// Deleting most jobs leaves free pages for vacuum to give back.
+		ctx := context.Background()
+		s := airnest.NewStore()
+		jobs, _ := declare(s)
+		if err := s.Open(ctx, db, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range jids[:250] {
+			jobs.Delete(ctx, id)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := want(t, bin, 0, nil, "stats", "--json", db)
+		var st airnest.Stats
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.FreePages == 0 || st.Collections[0].Rows != 50 {
+			t.Fatalf("stats after deleting: %+v", st)
+		}
+		want(t, bin, 0, []string{"vacuumed", fmt.Sprintf("%d free pages given back", st.FreePages)}, "vacuum", db)
+		r = want(t, bin, 0, nil, "stats", "--json", db)
+		var after airnest.Stats
+		json.Unmarshal([]byte(r.stdout), &after)
+		if after.FreePages != 0 || after.PageCount >= st.PageCount {
+			t.Fatalf("after vacuum: %d pages, %d free; before %d", after.PageCount, after.FreePages, st.PageCount)
+		}
+		want(t, bin, 0, []string{"ok: 2 collections, 52 values"}, "verify", db)
+	})
+
+	t.Run("while-another-process-writes", func(t *testing.T) {
+		live := filepath.Join(dir, "live.db")
+		seed(t, live, 2000)
+		w := exec.Command(os.Args[0], "-test.run=^$")
+		w.Env = append(os.Environ(), writerEnv+"="+live)
+		var werr bytes.Buffer
+		w.Stderr = &werr
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		stopped := false
+		stop := func() {
+			if stopped {
+				return
+			}
+			stopped = true
+			os.WriteFile(live+".stop", nil, 0o644)
+			if err := w.Wait(); err != nil {
+				t.Errorf("writer: %v\n%s", err, werr.String())
+			}
+		}
+		defer stop()
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			if _, err := os.Stat(live + ".ready"); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the writer never got going: %s", werr.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+
+		r := want(t, bin, 0, nil, "dump", live, "Job")
+		got := ndjson(t, r.stdout)
+		if len(got) < 2020 {
+			t.Fatalf("dump while writing: %d lines, want at least 2020", len(got))
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i]["id"].(string) <= got[i-1]["id"].(string) {
+				t.Fatalf("dump while writing: line %d out of order", i)
+			}
+		}
+		copy1 := filepath.Join(dir, "live-backup.db")
+		want(t, bin, 0, []string{"backed up", "verify " + copy1 + ": ok: 2 collections"}, "backup", live, copy1)
+		want(t, bin, 0, []string{"Job"}, "ls", live)
+		want(t, bin, 0, []string{"ok: 2 collections"}, "verify", live)
+		want(t, bin, 0, []string{"exported Job"}, "export", live, filepath.Join(dir, "live-export"))
+		stop()
+
+		// The backup is a consistent snapshot: an airnest store of its own.
+		ctx := context.Background()
+		s := airnest.NewStore()
+		jobs, _ := declare(s)
+		if err := s.Open(ctx, copy1, nil); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		n, err := jobs.Count(ctx)
+		if err != nil || n < 2020 {
+			t.Fatalf("backup holds %d jobs, %v", n, err)
+		}
+		live2, err := jobs.Where(airnest.Eq("status", "live")).Count(ctx)
+		if err != nil || live2 != n-2000 {
+			t.Fatalf("backup: %d live jobs of %d (%v)", live2, n, err)
+		}
+		if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+			t.Fatalf("typed Verify of the backup: %v\n%s", err, rep)
+		}
+	})
+}
