@@ -102,8 +102,30 @@ func (c *Conn) setup(cfg Config, reader bool) error {
 	return c.c.Exec(b.String())
 }
 
-// Exec runs one or more statements that return no rows.
-func (c *Conn) Exec(sql string) error { return c.c.Exec(sql) }
+// Exec runs one or more statements that return no rows. BEGIN IMMEDIATE
+// and COMMIT, which every write transaction runs, use cached statements
+// instead of being parsed again each time.
+func (c *Conn) Exec(sql string) error {
+	var q *Query
+	switch sql {
+	case "BEGIN IMMEDIATE":
+		q = qBegin
+	case "COMMIT":
+		q = qCommit
+	default:
+		return c.c.Exec(sql)
+	}
+	st, err := c.Prepare(q)
+	if err != nil {
+		return err
+	}
+	return st.Exec()
+}
+
+var (
+	qBegin  = NewQuery("BEGIN IMMEDIATE")
+	qCommit = NewQuery("COMMIT")
+)
 
 // Prepare returns the cached statement for q, preparing it on first use.
 func (c *Conn) Prepare(q *Query) (*Stmt, error) {

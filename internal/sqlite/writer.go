@@ -1,12 +1,9 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -30,10 +27,10 @@ type Writer struct {
 	// MaxBatch bounds how many jobs one transaction carries.
 	MaxBatch int
 
-	// userGID is the goroutine running user code (a Tx closure, an Update
-	// function) while it holds the connection: a write from that goroutine
-	// through any other path would wait for itself forever.
-	userGID atomic.Int64
+	// userG identifies the goroutine running user code (a Tx closure, an
+	// Update function) while it holds the connection: a write from that
+	// goroutine through any other path would wait for itself forever.
+	userG atomic.Uintptr
 }
 
 // Job is one unit of write work. Run executes on the writer connection, inside
@@ -76,8 +73,8 @@ func (j *Job) Release() {
 // Reentrant reports whether the calling goroutine is the one running user code
 // on the writer connection right now.
 func (w *Writer) Reentrant() bool {
-	g := w.userGID.Load()
-	return g != 0 && g == goid()
+	g := w.userG.Load()
+	return g != 0 && g == getg()
 }
 
 // Do runs j through the group-commit queue and returns its error. A panic in
@@ -157,8 +154,8 @@ func (w *Writer) runBatch(batch []*Job) {
 		return
 	}
 	if user {
-		w.userGID.Store(goid())
-		defer w.userGID.Store(0)
+		w.userG.Store(getg())
+		defer w.userG.Store(0)
 	}
 	c := w.conn
 	if len(live) == 1 && !live[0].Tx {
@@ -235,8 +232,8 @@ func (w *Writer) Exclusive(ctx context.Context, fn func(c *Conn) error) error {
 		return ctx.Err()
 	}
 	defer func() { <-w.sem }()
-	w.userGID.Store(goid())
-	defer w.userGID.Store(0)
+	w.userG.Store(getg())
+	defer w.userG.Store(0)
 	return fn(w.conn)
 }
 
@@ -245,18 +242,4 @@ func (w *Writer) Close() error {
 	w.sem <- struct{}{}
 	defer func() { <-w.sem }()
 	return w.conn.Close()
-}
-
-// goid returns the current goroutine's id, parsed from its stack header
-// ("goroutine 42 [running]:"). Only called where a deadlock must be told
-// apart from a wait; never on the hot path of an uncontended write.
-func goid() int64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
-	}
-	id, _ := strconv.ParseInt(string(b), 10, 64)
-	return id
 }
