@@ -191,6 +191,21 @@ func TestStatsMemory(t *testing.T) {
 	if st.Path != "" || st.WALBytes != 0 || len(st.Collections) != 1 || st.Collections[0].Rows != 3 {
 		t.Fatalf("%+v", st)
 	}
+
+	// An in-memory store backs up to a file like any other.
+	dest := filepath.Join(t.TempDir(), "mem.db")
+	if err := s.Backup(bg, dest, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := airnest.NewStore()
+	cjobs := airnest.Collection[Job](c)
+	if err := c.Open(bg, dest, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n, err := cjobs.Count(bg); n != 3 || err != nil {
+		t.Fatalf("copy of a memory store: %d jobs, %v", n, err)
+	}
 }
 
 func TestOpsClosed(t *testing.T) {

@@ -130,7 +130,7 @@ func (a *app) spinner(what string) (stop func()) {
 		for {
 			select {
 			case <-t.C:
-				bar.add(0)
+				bar.tick()
 			case <-done:
 				return
 			}

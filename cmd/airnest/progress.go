@@ -31,9 +31,12 @@ func (a *app) newProgress(total int64, what string, bytes bool) *progress {
 		progressbar.OptionSetWriter(os.Stderr),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100 * time.Millisecond),
-		progressbar.OptionShowCount(),
 		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetPredictTime(true),
+	}
+	if total >= 0 {
+		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true))
+	} else {
+		opts = append(opts, progressbar.OptionSpinnerType(14), progressbar.OptionSetElapsedTime(true))
 	}
 	if bytes {
 		opts = append(opts, progressbar.OptionShowBytes(true), progressbar.OptionShowTotalBytes(true))
@@ -50,6 +53,13 @@ func (p *progress) set(n int64) {
 func (p *progress) add(n int) {
 	if p.bar != nil {
 		p.bar.Add(n)
+	}
+}
+
+// tick redraws a spinner.
+func (p *progress) tick() {
+	if p.bar != nil {
+		p.bar.RenderBlank()
 	}
 }
 
