@@ -1,0 +1,5 @@
+//go:build !race
+
+package airnest_test
+
+const raceEnabled = false

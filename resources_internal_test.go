@@ -1,0 +1,121 @@
+package airnest
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type resRec struct {
+	ID   ID[resRec]
+	Name string
+}
+
+// However many goroutines read at once, the store opens at most
+// Options.Readers reader connections; the others wait their turn.
+func TestReadersAreBounded(t *testing.T) {
+	t.Parallel()
+	for _, readers := range []int{0, 1, 4} {
+		want := readers
+		if want == 0 {
+			want = max(2, runtime.GOMAXPROCS(0))
+		}
+		ctx := context.Background()
+		s := NewStore()
+		recs := Collection[resRec](s, Index("name"))
+		if err := s.Open(ctx, filepath.Join(t.TempDir(), "r.db"), &Options{Readers: readers}); err != nil {
+			t.Fatal(err)
+		}
+		var ids []ID[resRec]
+		for range 20 {
+			r := resRec{Name: "x"}
+			if err := recs.Save(ctx, &r); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.ID)
+		}
+
+		var inView, maxInView, maxOpened atomic.Int64
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() { // watch the pool while the readers run
+			defer close(sampled)
+			for {
+				if n := int64(s.rd.Opened()); n > maxOpened.Load() {
+					maxOpened.Store(n)
+				}
+				select {
+				case <-stop:
+					return
+				default:
+					runtime.Gosched()
+				}
+			}
+		}()
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for g := range 64 {
+			wg.Go(func() {
+				<-start
+				for i := range 10 {
+					if _, err := recs.Load(ctx, ids[(g+i)%len(ids)]); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				// Hold a reader for a while, so that all of them are in use at once.
+				err := s.View(ctx, func(tx *Tx) error {
+					n := inView.Add(1)
+					defer inView.Add(-1)
+					for m := maxInView.Load(); n > m && !maxInView.CompareAndSwap(m, n); m = maxInView.Load() {
+					}
+					time.Sleep(2 * time.Millisecond)
+					_, err := recs.In(tx).Load(ctx, ids[g%len(ids)])
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(stop)
+		<-sampled
+
+		if got := s.rd.Opened(); got > want || maxOpened.Load() > int64(want) {
+			t.Errorf("Readers %d: %d reader connections opened (at most %d seen at once), want at most %d", readers, got, maxOpened.Load(), want)
+		}
+		if got := maxInView.Load(); got != int64(want) {
+			t.Errorf("Readers %d: at most %d Views ran at once, want exactly %d (all readers busy, none more)", readers, got, want)
+		}
+
+		// All readers busy: a Load waits, and gives up when its context does.
+		hold := make(chan struct{})
+		var held sync.WaitGroup
+		held.Add(want)
+		for range want {
+			go s.View(ctx, func(*Tx) error { held.Done(); <-hold; return nil })
+		}
+		held.Wait()
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := recs.Load(short, ids[0])
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Load with every reader busy: %v, want the context's deadline", err)
+		}
+		close(hold)
+		if _, err := recs.Load(ctx, ids[0]); err != nil {
+			t.Errorf("Load once the readers are free: %v", err)
+		}
+		if got := s.rd.Opened(); got > want {
+			t.Errorf("Readers %d: %d opened in the end", readers, got)
+		}
+		s.Close()
+	}
+}

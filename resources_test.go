@@ -1,0 +1,327 @@
+package airnest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/airnest/airnest"
+)
+
+// RItem is a small value for the resource tests.
+type RItem struct {
+	ID    airnest.ID[RItem]
+	Group int
+	Name  string
+	Body  []byte
+}
+
+func openRItems(t *testing.T, opts *airnest.Options) (*airnest.Store, *airnest.Coll[RItem], string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "r.db")
+	s := airnest.NewStore()
+	items := airnest.Collection[RItem](s, airnest.Index("group", "name"))
+	if err := s.Open(bg, path, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, items, path
+}
+
+// bigConcat needs about 2*n KiB of SQLite heap at once on the connection
+// that runs it, whatever the file holds.
+func bigConcat(n int) string {
+	return fmt.Sprintf(`SELECT v FROM "RItem" WHERE length((
+		WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < %d)
+		SELECT group_concat(hex(randomblob(1024)), '') FROM c)) < 0`, n)
+}
+
+// noPanic runs f and turns a panic into a test failure and an error.
+func noPanic(t *testing.T, what string, f func() error) (err error) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s panicked: %v", what, r)
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return f()
+}
+
+// ConnMemoryLimit is applied to each connection: a query or a write that
+// needs more heap than the limit fails with SQLite's out-of-memory error
+// (it must not panic), and the same query passes under the default 256 MiB.
+func TestConnMemoryLimitIsApplied(t *testing.T) {
+	t.Parallel()
+	const need = 16 << 10 // 16384 KiB of hex text: 32 MiB
+	small, smallItems, _ := openRItems(t, &airnest.Options{ConnMemoryLimit: 8 << 20, Readers: 1})
+	if err := smallItems.Save(bg, &RItem{Name: "a"}); err != nil {
+		t.Fatalf("Save under an 8 MiB limit: %v", err)
+	}
+	err := noPanic(t, "a 32 MiB query under an 8 MiB ConnMemoryLimit", func() error {
+		_, err := smallItems.QueryRaw(bg, bigConcat(need))
+		return err
+	})
+	if !errors.Is(err, sqlite3.NOMEM) {
+		t.Errorf("a 32 MiB query under an 8 MiB ConnMemoryLimit: %v, want SQLite's out-of-memory error", err)
+	}
+	// The connection that hit the limit is still good.
+	if n, err := smallItems.Count(bg); err != nil || n != 1 {
+		t.Errorf("Count after out-of-memory: %d, %v", n, err)
+	}
+	if _, err := smallItems.QueryRaw(bg, bigConcat(64)); err != nil {
+		t.Errorf("a small query after out-of-memory: %v", err)
+	}
+	// The writer has its own limit too.
+	err = noPanic(t, "a 32 MiB query in a Tx under an 8 MiB ConnMemoryLimit", func() error {
+		return small.Tx(bg, func(tx *airnest.Tx) error {
+			_, err := smallItems.In(tx).QueryRaw(bg, bigConcat(need))
+			return err
+		})
+	})
+	if !errors.Is(err, sqlite3.NOMEM) {
+		t.Errorf("a 32 MiB query on the writer under an 8 MiB ConnMemoryLimit: %v, want out-of-memory", err)
+	}
+	// A value too big for the limit is refused with an error.
+	err = noPanic(t, "Save of a 12 MiB value under an 8 MiB ConnMemoryLimit", func() error {
+		return smallItems.Save(bg, &RItem{Name: "big", Body: make([]byte, 12<<20)})
+	})
+	if !errors.Is(err, sqlite3.NOMEM) {
+		t.Errorf("Save of a 12 MiB value under an 8 MiB ConnMemoryLimit: %v, want out-of-memory", err)
+	}
+	if n, err := smallItems.Count(bg); err != nil || n != 1 {
+		t.Errorf("Count after the refused Save: %d, %v; want 1", n, err)
+	}
+
+	_, defItems, _ := openRItems(t, nil)
+	if err := defItems.Save(bg, &RItem{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := defItems.QueryRaw(bg, bigConcat(need)); err != nil {
+		t.Errorf("a 32 MiB query under the default limit: %v", err)
+	}
+}
+
+// The WAL does not grow without bound while a reader keeps scanning:
+// All reads page by page and holds no snapshot between pages, so the
+// auto-checkpoint can finish and the WAL restarts from its beginning.
+func TestWALStaysBoundedUnderConcurrentScans(t *testing.T) {
+	t.Parallel()
+	writes := 20000
+	if testing.Short() || raceEnabled {
+		writes = 4000
+	}
+	s, items, path := openRItems(t, nil)
+	db, err := s.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var autockpt int
+	if err := db.QueryRow("PRAGMA wal_autocheckpoint").Scan(&autockpt); err != nil || autockpt <= 0 {
+		t.Fatalf("wal_autocheckpoint = %d, %v: auto-checkpoint is off", autockpt, err)
+	}
+
+	var maxWAL atomic.Int64
+	sample := func() {
+		if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > maxWAL.Load() {
+			maxWAL.Store(fi.Size())
+		}
+	}
+	ctx, stop := context.WithCancel(bg)
+	var scans, scanned atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			n := 0
+			for _, err := range items.All(bg) {
+				if err != nil {
+					t.Errorf("All: %v", err)
+					return
+				}
+				n++
+				if n%256 == 0 {
+					sample()
+				}
+			}
+			scans.Add(1)
+			scanned.Add(int64(n))
+			time.Sleep(10 * time.Millisecond) // a reader that scans often, not one that starves the writers of CPU
+		}
+	})
+	const writers = 8
+	var written atomic.Int64
+	body := make([]byte, 200)
+	var ww sync.WaitGroup
+	for w := range writers {
+		ww.Go(func() {
+			for i := w; i < writes; i += writers {
+				if err := items.Save(bg, &RItem{Group: i % 10, Name: fmt.Sprint(i), Body: body}); err != nil {
+					t.Errorf("Save: %v", err)
+					return
+				}
+				if written.Add(1)%100 == 0 {
+					sample()
+				}
+			}
+		})
+	}
+	ww.Wait()
+	stop()
+	wg.Wait()
+	sample()
+
+	if n, err := items.Count(bg); err != nil || n != writes {
+		t.Fatalf("Count = %d, %v; want %d", n, err, writes)
+	}
+	st, err := s.Stats(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each commit appends at least the table's and both indexes' leaf pages
+	// (12 KiB or more): without checkpoints the WAL would pass 200 MiB.
+	const limit = 32 << 20
+	t.Logf("WAL: %d writes, %d full scans (%d values read), largest WAL %.1f MiB, database %.1f MiB",
+		writes, scans.Load(), scanned.Load(), float64(maxWAL.Load())/(1<<20), float64(st.FileBytes)/(1<<20))
+	if maxWAL.Load() > limit {
+		t.Errorf("the WAL reached %d bytes during %d writes with a scanning reader, want at most %d", maxWAL.Load(), writes, limit)
+	}
+	if scans.Load() < 2 {
+		t.Errorf("the reader finished only %d scans: it did not run alongside the writes", scans.Load())
+	}
+}
+
+// slowQuery runs for minutes unless interrupted.
+const slowQuery = `SELECT v FROM "RItem" WHERE (
+	WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000000)
+	SELECT count(*) FROM c) < 0`
+
+// A context cancelled in the middle of a query stops it promptly, and the
+// reader goes back to the pool in working order.
+func TestCancelStopsAQueryAndTheReaderIsReused(t *testing.T) {
+	t.Parallel()
+	_, items, _ := openRItems(t, &airnest.Options{Readers: 1}) // one reader: the next query gets the same one
+	if err := items.Save(bg, &RItem{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	var worst time.Duration
+	for round := range 5 {
+		ctx, cancel := context.WithCancel(bg)
+		type result struct {
+			err error
+			at  time.Time
+		}
+		done := make(chan result, 1)
+		go func() {
+			_, err := items.QueryRaw(ctx, slowQuery)
+			done <- result{err, time.Now()}
+		}()
+		time.Sleep(100 * time.Millisecond) // well into the query
+		cancelled := time.Now()
+		cancel()
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the query ran on 30 s after its context was cancelled")
+		}
+		stopped := r.at.Sub(cancelled)
+		worst = max(worst, stopped)
+		if !errors.Is(r.err, context.Canceled) && !errors.Is(r.err, sqlite3.INTERRUPT) {
+			t.Errorf("round %d: cancelled query: %v, want context.Canceled or an interrupt", round, r.err)
+		}
+		if stopped > time.Second { // the goal is 100 ms; slack for -race on a busy machine
+			t.Errorf("round %d: the query stopped %v after cancel", round, stopped)
+		}
+		got, err := items.QueryRaw(bg, `SELECT v FROM "RItem" WHERE "name" = ?`, "a")
+		if err != nil || len(got) != 1 {
+			t.Fatalf("round %d: query after the cancel: %d values, %v", round, len(got), err)
+		}
+		if _, err := items.Scan(bg); err != nil {
+			t.Fatalf("round %d: Scan after the cancel: %v", round, err)
+		}
+	}
+	t.Logf("cancel: the slowest of 5 cancelled queries stopped %v after cancel", worst)
+
+	// A big Scan, cancelled: the same.
+	var many []RItem
+	for i := range 3000 {
+		many = append(many, RItem{Group: i, Name: fmt.Sprint(i), Body: make([]byte, 500)})
+	}
+	// Saving many values concurrently is quicker through group commit.
+	var wg sync.WaitGroup
+	for i := range many {
+		wg.Go(func() {
+			if err := items.Save(bg, &many[i]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	ctx, cancel := context.WithCancel(bg)
+	var n int
+	for _, err := range items.All(ctx) {
+		if err != nil {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, sqlite3.INTERRUPT) {
+				t.Errorf("All after cancel: %v", err)
+			}
+			break
+		}
+		if n++; n == 300 {
+			cancel()
+		}
+	}
+	cancel()
+	if n >= len(many) {
+		t.Errorf("All went on to the end (%d values) after its context was cancelled", n)
+	}
+	if c, err := items.Count(bg); err != nil || c != len(many)+1 {
+		t.Errorf("Count after a cancelled All: %d, %v", c, err)
+	}
+}
+
+// A Load that runs out of memory is an error, and the reader it ran on
+// still loads other values afterwards (its cached statement must not keep
+// the failed call's state).
+func TestOutOfMemoryLeavesTheReaderUsable(t *testing.T) {
+	t.Parallel()
+	_, items, path := openRItems(t, nil)
+	big := RItem{Name: "big", Body: make([]byte, 12<<20)}
+	small := RItem{Name: "small"}
+	if err := items.Save(bg, &big); err != nil {
+		t.Fatal(err)
+	}
+	if err := items.Save(bg, &small); err != nil {
+		t.Fatal(err)
+	}
+	s := airnest.NewStore()
+	items = airnest.Collection[RItem](s, airnest.Index("group", "name"))
+	if err := s.Open(bg, path, &airnest.Options{ConnMemoryLimit: 8 << 20, Readers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	defer noPanic(t, "Close after out-of-memory", s.Close)
+	err := noPanic(t, "Load of a 12 MiB value under an 8 MiB ConnMemoryLimit", func() error {
+		_, err := items.Load(bg, big.ID)
+		return err
+	})
+	if !errors.Is(err, sqlite3.NOMEM) {
+		t.Errorf("Load of a 12 MiB value under an 8 MiB ConnMemoryLimit: %v, want out-of-memory", err)
+	}
+	for range 2 {
+		var got RItem
+		err := noPanic(t, "Load of a small value after out-of-memory", func() (err error) {
+			got, err = items.Load(bg, small.ID)
+			return err
+		})
+		if err != nil || got.ID != small.ID || got.Name != "small" {
+			t.Errorf("Load of a small value after out-of-memory on the same reader: %q, %v", got.Name, err)
+		}
+	}
+}
