@@ -1,8 +1,10 @@
 package airnest_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -237,4 +239,76 @@ func TestMigrateUndecodable(t *testing.T) {
 	if !errors.Is(err, airnest.ErrInvalid) {
 		t.Fatalf("conversion that changes the ID: %v", err)
 	}
+}
+
+// ArticleV1 is how articles were first stored: tags in one string.
+type ArticleV1 struct {
+	ID    airnest.ID[ArticleV1]
+	Title string
+	Tags  string // "go,sqlite"
+}
+
+// Article is the current type: Tags became a list. Stored values still
+// hold a string there, so Load fails with ErrSchema until they are
+// converted.
+type Article struct {
+	ID    airnest.ID[Article]
+	Title string
+	Tags  []string
+}
+
+func ExampleMigrate() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "airnest-migrate")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "blog.db")
+
+	// Last release: articles saved with the old type.
+	{
+		store := airnest.NewStore()
+		articles := airnest.Collection[ArticleV1](store, airnest.Name("Article"))
+		if err := store.Open(ctx, path, nil); err != nil {
+			log.Fatal(err)
+		}
+		for _, title := range []string{"Hello", "WAL mode"} {
+			if err := articles.Save(ctx, &ArticleV1{Title: title, Tags: "go,sqlite"}); err != nil {
+				log.Fatal(err)
+			}
+		}
+		store.Close()
+	}
+
+	// This release: declare the new type, convert once at start-up.
+	store := airnest.NewStore()
+	articles := airnest.Collection[Article](store)
+	if err := store.Open(ctx, path, nil); err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	n, err := airnest.Migrate(ctx, articles, func(old ArticleV1) (Article, error) {
+		return Article{Title: old.Title, Tags: strings.Split(old.Tags, ",")}, nil
+	}, &airnest.MigrateOptions{
+		Progress: func(done, total int) { fmt.Printf("converted %d of %d\n", done, total) },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("migrated", n)
+
+	all, _ := articles.Scan(ctx)
+	for _, a := range all {
+		fmt.Printf("%s %q\n", a.Title, a.Tags)
+	}
+
+	// At the next start the migration is recorded as done: nothing to do.
+	n, _ = airnest.Migrate(ctx, articles, func(old ArticleV1) (Article, error) {
+		return Article{}, errors.New("not called")
+	}, nil)
+	fmt.Println("migrated", n)
+	// Output:
+	// converted 2 of 2
+	// migrated 2
+	// Hello ["go" "sqlite"]
+	// WAL mode ["go" "sqlite"]
+	// migrated 0
 }
