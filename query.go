@@ -394,7 +394,11 @@ func describe(v any) string {
 	if v == nil {
 		return "nil"
 	}
-	return fmt.Sprintf("%T value %v", v, v)
+	s := fmt.Sprint(v)
+	if len(s) > 64 {
+		s = s[:64] + "..."
+	}
+	return fmt.Sprintf("%T value %s", v, s)
 }
 
 // queryValue converts a value given in a query to the column's SQL value,

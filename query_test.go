@@ -251,7 +251,7 @@ func TestQueryValueTypeErrors(t *testing.T) {
 	}{
 		{airnest.Eq("n", "3"), []string{"Rec", `"n"`, "int", "string"}},
 		{airnest.Eq("n", 1.5), []string{"Rec", `"n"`, "int", "float64"}},
-		{airnest.Eq("n", int64(math.MaxInt64)), nil}, // fits: no error expected? see below
+		{airnest.Eq("n", int64(math.MaxInt64)), nil}, // fits an int: no error
 		{airnest.Eq("u8", 256), []string{`"u8"`, "uint8", "int"}},
 		{airnest.Eq("u8", -1), []string{`"u8"`, "uint8"}},
 		{airnest.Eq("s", time.Now()), []string{`"s"`, "string", "time.Time"}},
