@@ -254,10 +254,10 @@ format of 'airnest export').`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&where, "where", nil, "keep values whose index column equals a value: column=value (repeatable)")
-	f.IntVar(&limit, "limit", 0, "write at most this many values (0: all)")
+	f.StringArrayVar(&where, "where", nil, "keep values whose index column equals a value: `column=value` (repeatable)")
+	f.IntVar(&limit, "limit", 0, "write at most `N` values (0: all)")
 	f.BoolVar(&raw, "raw", false, "add the index columns and the stored CBOR to each line")
-	f.StringVarP(&output, "output", "o", "", "write to this new file instead of standard output (draws a progress bar)")
+	f.StringVarP(&output, "output", "o", "", "write to `FILE`, a new file, instead of standard output (draws a progress bar)")
 	return cmd
 }
 
