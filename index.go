@@ -129,7 +129,7 @@ func converter(t reflect.Type) (string, func(reflect.Value) (sqlValue, error), e
 			}
 			return sqlValue{kind: sqlInt, i: tm.UnixNano()}, nil
 		}, nil
-	case t.Implements(rawIDType):
+	case t.Kind() != reflect.Pointer && t.Implements(rawIDType): // *ID goes through the pointer case, so nil is NULL
 		return "BLOB", func(v reflect.Value) (sqlValue, error) {
 			id := v.Interface().(rawID).rawID()
 			if id == ([16]byte{}) {

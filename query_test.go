@@ -1240,3 +1240,42 @@ func TestQueryMatchesGoReference(t *testing.T) {
 		t.Fatalf("only %d of %d random queries matched anything: the generator is too narrow", nonEmpty, rounds)
 	}
 }
+
+// PRef has an optional reference: a nil *ID is stored as NULL.
+type PRef struct {
+	ID  airnest.ID[PRef]
+	Ref *airnest.ID[Job]
+}
+
+func TestQueryPointerToID(t *testing.T) {
+	t.Parallel()
+	s, err := airnest.OpenMemory(bg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	refs := airnest.Collection[PRef](s, airnest.Index("ref"))
+	id := airnest.NewID[Job]()
+	none, some := PRef{}, PRef{Ref: &id}
+	if err := refs.Save(bg, &none); err != nil {
+		t.Fatal(err)
+	}
+	if err := refs.Save(bg, &some); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		f    airnest.Filter
+		want airnest.ID[PRef]
+	}{
+		{airnest.Eq("ref", id), some.ID},
+		{airnest.Eq("ref", &id), some.ID},
+		{airnest.Eq("ref", nil), none.ID},
+		{airnest.IsNull("ref"), none.ID},
+		{airnest.In("ref", id), some.ID},
+	} {
+		ids, err := refs.Where(tc.f).IDs(bg)
+		if err != nil || len(ids) != 1 || ids[0] != tc.want {
+			t.Errorf("%+v: %v, %v", tc.f, ids, err)
+		}
+	}
+}
