@@ -1279,3 +1279,36 @@ func TestQueryPointerToID(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryCountIDsDeleteNeverDecode(t *testing.T) {
+	t.Parallel()
+	s, recs := recStore(t)
+	all := saveAll(t, recs, recFixture())
+	db, err := s.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Values that no longer decode: only Find-like terminals may notice.
+	if _, err := db.Exec(`UPDATE "Rec" SET v = x'ff'`); err != nil {
+		t.Fatal(err)
+	}
+	q := recs.Where(airnest.Eq("n", 3)).OrderBy("s")
+	if _, err := q.Find(bg); !errors.Is(err, airnest.ErrSchema) {
+		t.Fatalf("Find of corrupt values: %v", err)
+	}
+	if n, err := q.Count(bg); n != 3 || err != nil {
+		t.Errorf("Count = %d, %v", n, err)
+	}
+	if ok, err := q.Exists(bg); !ok || err != nil {
+		t.Errorf("Exists = %v, %v", ok, err)
+	}
+	if ids, err := q.IDs(bg); len(ids) != 3 || err != nil || ids[0] != all[2].ID {
+		t.Errorf("IDs = %v, %v", ids, err)
+	}
+	if n, err := q.Delete(bg); n != 3 || err != nil {
+		t.Errorf("Delete = %d, %v", n, err)
+	}
+	if n, err := recs.Where().Count(bg); n != len(all)-3 || err != nil {
+		t.Errorf("%d left, %v", n, err)
+	}
+}
