@@ -26,19 +26,6 @@ type MigrateOptions struct {
 	Progress func(done, total int)
 }
 
-// migrationsTable keeps one row per migration: its bounds and how far it got.
-const migrationsTable = `CREATE TABLE IF NOT EXISTS _airnest_migrations (
-	collection TEXT NOT NULL,
-	name TEXT NOT NULL,
-	upto BLOB,              -- the highest id to convert, fixed when the migration starts
-	cursor BLOB,            -- the last id converted so far
-	done INTEGER NOT NULL,
-	total INTEGER NOT NULL,
-	started INTEGER NOT NULL,
-	finished INTEGER,
-	PRIMARY KEY (collection, name)
-) WITHOUT ROWID`
-
 // Migrate converts every value stored in coll from the type Old to the type
 // New with fn, for a change to the Go type that the encoding cannot absorb
 // by itself (a field that changes type, say a string that becomes a list).
@@ -150,7 +137,7 @@ func (m *migration[Old, New]) errorf(err error) error {
 // start records the migration's bounds on its first run and builds the
 // decoder of Old from the collection's key registry.
 func (m *migration[Old, New]) start(conn *sqlite.Conn) (done, total int, finished bool, err error) {
-	if err := conn.Exec(migrationsTable); err != nil {
+	if err := conn.Exec(sqlgen.Migrations); err != nil {
 		return 0, 0, false, err
 	}
 	found := false

@@ -108,6 +108,10 @@ func seed(t *testing.T, path string, nJobs int) ([]airnest.ID[Job], []airnest.ID
 		}
 		uids = append(uids, u.ID)
 	}
+	// A finished migration: its state travels with export and import.
+	if _, err := airnest.Migrate(ctx, users, lowerEmail, &airnest.MigrateOptions{Name: "lowercase emails"}); err != nil {
+		t.Fatal(err)
+	}
 	var jids []airnest.ID[Job]
 	err := s.Tx(ctx, func(tx *airnest.Tx) error {
 		for i := range nJobs {
@@ -129,6 +133,11 @@ func seed(t *testing.T, path string, nJobs int) ([]airnest.ID[Job], []airnest.ID
 		t.Fatal(err)
 	}
 	return jids, uids
+}
+
+func lowerEmail(u User) (User, error) {
+	u.Email = strings.ToLower(u.Email)
+	return u, nil
 }
 
 type result struct {
@@ -313,7 +322,10 @@ func TestCommand(t *testing.T) {
 		ex1, ex2 := filepath.Join(dir, "ex1"), filepath.Join(dir, "ex2")
 		want(t, bin, 0, []string{"exported Job: 300 values", "exported User: 2 values", "_meta.json"}, "export", db, ex1)
 		restored := filepath.Join(dir, "restored.db")
-		want(t, bin, 0, []string{"imported Job: 300 values", "imported User: 2 values", "ok: 2 collections, 302 values"}, "import", restored, ex1)
+		want(t, bin, 0, []string{"imported Job: 300 values", "imported User: 2 values", "imported the state of 1 migrations", "ok: 2 collections, 302 values"}, "import", restored, ex1)
+		if meta, _ := os.ReadFile(filepath.Join(ex1, "_meta.json")); !strings.Contains(string(meta), `"name": "lowercase emails"`) {
+			t.Fatalf("_meta.json lacks the migration:\n%s", meta)
+		}
 		want(t, bin, 0, nil, "export", restored, ex2)
 		for _, name := range []string{"_meta.json", "Job.ndjson", "User.ndjson"} {
 			a, _ := os.ReadFile(filepath.Join(ex1, name))
@@ -338,6 +350,9 @@ func TestCommand(t *testing.T) {
 		}
 		if n, _ := jobs.Where(airnest.Eq("status", "done")).Count(ctx); n != 100 {
 			t.Fatalf("query on a restored index: %d", n)
+		}
+		if n, err := airnest.Migrate(ctx, users, lowerEmail, &airnest.MigrateOptions{Name: "lowercase emails"}); n != 0 || err != nil {
+			t.Fatalf("a finished migration ran again on the imported file: %d, %v", n, err)
 		}
 		s.Close()
 

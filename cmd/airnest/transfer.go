@@ -36,6 +36,21 @@ const metaFile = "_meta.json"
 type exportMeta struct {
 	Format      string             `json:"format"`
 	Collections []exportCollection `json:"collections"`
+	// Migrations is the state of airnest.Migrate runs, so that a migration
+	// finished (or half done) before the export is not run again from the
+	// start on the imported file.
+	Migrations []exportMigration `json:"migrations,omitempty"`
+}
+
+type exportMigration struct {
+	Collection string  `json:"collection"`
+	Name       string  `json:"name"`
+	Upto       *string `json:"upto"`   // the highest id it converts; null for an empty collection
+	Cursor     *string `json:"cursor"` // the last id converted; null before the first batch
+	Done       int64   `json:"done"`
+	Total      int64   `json:"total"`
+	Started    string  `json:"started"`
+	Finished   *string `json:"finished"` // null while not finished
 }
 
 type exportCollection struct {
@@ -106,7 +121,7 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 	for _, c := range cs {
 		ec := exportCollection{
 			Name: c.Name, File: c.Name + ".ndjson", GoType: c.GoType,
-			Created: time.Unix(0, c.Created).UTC().Format(time.RFC3339Nano),
+			Created: nanoTime(c.Created),
 			Schema:  c.Schema, Keys: []exportKey{},
 		}
 		for _, e := range c.Keys {
@@ -143,6 +158,9 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 		summary = append(summary, fmt.Sprintf("exported %s: %d values to %s", c.Name, ec.Rows, filepath.Join(dir, ec.File)))
 	}
 	bar.done()
+	if meta.Migrations, err = readMigrations(conn); err != nil {
+		return err
+	}
 	b, err := marshalJSON(meta, true)
 	if err != nil {
 		return err
@@ -156,6 +174,90 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 	fmt.Fprintf(a.stdout, "wrote %s\n", filepath.Join(dir, metaFile))
 	return nil
 }
+
+// readMigrations reads the bookkeeping of airnest.Migrate, if any.
+func readMigrations(conn *sqlite.Conn) ([]exportMigration, error) {
+	exists := false
+	err := each(conn, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_airnest_migrations'", nil, func(*sqlite.Stmt) error {
+		exists = true
+		return nil
+	})
+	if err != nil || !exists {
+		return nil, err
+	}
+	var out []exportMigration
+	err = each(conn, "SELECT collection, name, upto, cursor, done, total, started, finished FROM _airnest_migrations ORDER BY collection, name", nil, func(st *sqlite.Stmt) error {
+		m := exportMigration{Collection: st.ColumnText(0), Name: st.ColumnText(1), Done: st.ColumnInt64(4), Total: st.ColumnInt64(5), Started: nanoTime(st.ColumnInt64(6))}
+		for i, to := range []**string{&m.Upto, &m.Cursor} {
+			if st.ColumnType(2+i).String() == "NULL" {
+				continue
+			}
+			id, err := idString(st.ColumnRawBlob(2 + i))
+			if err != nil {
+				return fmt.Errorf("_airnest_migrations %q: %w", m.Name, err)
+			}
+			*to = &id
+		}
+		if st.ColumnType(7).String() != "NULL" {
+			f := nanoTime(st.ColumnInt64(7))
+			m.Finished = &f
+		}
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}
+
+// importMigrations restores the bookkeeping of airnest.Migrate.
+func importMigrations(conn *sqlite.Conn, ms []exportMigration, imported map[string]bool) (err error) {
+	if len(ms) == 0 {
+		return nil
+	}
+	if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			conn.Rollback()
+		}
+	}()
+	if err := conn.Exec(sqlgen.Migrations); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if !imported[m.Collection] {
+			return fmt.Errorf("migration %q: no collection %q", m.Name, m.Collection)
+		}
+		args := []any{m.Collection, m.Name, nil, nil, m.Done, m.Total, nil, nil}
+		for i, id := range []*string{m.Upto, m.Cursor} {
+			if id == nil {
+				continue
+			}
+			u, err := uuid.FromString(*id)
+			if err != nil {
+				return fmt.Errorf("migration %q: %q is not a UUID", m.Name, *id)
+			}
+			args[2+i] = u.Bytes()
+		}
+		for i, ts := range []*string{&m.Started, m.Finished} {
+			if ts == nil {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339Nano, *ts)
+			if err != nil {
+				return fmt.Errorf("migration %q: %w", m.Name, err)
+			}
+			args[6+i] = t.UnixNano()
+		}
+		err := each(conn, "INSERT INTO _airnest_migrations (collection, name, upto, cursor, done, total, started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", args, nil)
+		if err != nil {
+			return fmt.Errorf("migration %q: %w", m.Name, err)
+		}
+	}
+	return conn.Exec("COMMIT")
+}
+
+func nanoTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 // emptyDir makes dir, or checks that it exists and is empty.
 func emptyDir(dir string) error {
@@ -244,15 +346,23 @@ func (a *app) importDir(ctx context.Context, path, dir string, verify bool) erro
 	}
 	bar := a.newProgress(total, "import", false)
 	var summary []string
+	imported := map[string]bool{}
 	for _, ec := range meta.Collections {
 		n, err := importCollection(conn, dir, ec, bar)
 		if err != nil {
 			bar.done()
 			return fmt.Errorf("import %s: %w (nothing of it was imported)", ec.Name, err)
 		}
+		imported[ec.Name] = true
 		summary = append(summary, fmt.Sprintf("imported %s: %d values", ec.Name, n))
 	}
 	bar.done()
+	if err := importMigrations(conn, meta.Migrations, imported); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if len(meta.Migrations) > 0 {
+		summary = append(summary, fmt.Sprintf("imported the state of %d migrations", len(meta.Migrations)))
+	}
 	if err := conn.Close(); err != nil {
 		return err
 	}
