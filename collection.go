@@ -673,6 +673,12 @@ func (c *collection[T]) backfill(conn *sqlite.Conn, cd *codec.Codec[T], fill []s
 		var v T
 		id := sel.ColumnBlob(0, nil)
 		if err := cd.Decode(sel.ColumnRawBlob(1), &v); err != nil {
+			if errors.Is(err, ErrSchema) {
+				// A value in an older shape (a field changed type): its new
+				// columns stay NULL until Migrate or a Save rewrites it, so
+				// the store still opens and Migrate can run.
+				continue
+			}
 			return fmt.Errorf("collection %q: back-filling index columns: id %x: %w", c.name, id, err)
 		}
 		rv := reflect.ValueOf(&v).Elem()

@@ -59,11 +59,10 @@ type MigrateOptions struct {
 // Run it right after Open, before the program writes to the collection: a
 // value already re-saved as New by the program is skipped only when it
 // does not also decode as Old. fn runs inside the batch's write
-// transaction, so it must not use the store itself. Do not add or retype
-// an index column of the collection in the same release as the type
-// change: Open fills new index columns from the stored values, and those
-// still in the old shape do not decode. Migrate returns the number of
-// values it converted. Errors: ErrSchema (a stored value decodes neither as Old nor
+// transaction, so it must not use the store itself. An index column added
+// in the same release as the type change stays NULL for values still in
+// the old shape (they do not decode yet) until Migrate rewrites them.
+// Migrate returns the number of values it converted. Errors: ErrSchema (a stored value decodes neither as Old nor
 // as New), ErrInvalid (a bad Old type, or fn changed the ID), ErrConflict,
 // fn's error, ErrClosed, the context's error.
 func Migrate[Old, New any](ctx context.Context, coll *Coll[New], fn func(Old) (New, error), opts *MigrateOptions) (int, error) {

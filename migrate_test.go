@@ -312,3 +312,32 @@ func ExampleMigrate() {
 	// WAL mode ["go" "sqlite"]
 	// migrated 0
 }
+
+// A release may change a field's type and add an index column at once:
+// Open leaves the new column NULL for values in the old shape, and Migrate
+// fills it as it converts them.
+func TestMigrateWithANewIndexColumnInTheSameRelease(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "m.db")
+	writeTicketsV1(t, path, 50)
+	s := airnest.NewStore()
+	tickets := airnest.Collection[Ticket](s, airnest.Index("state", "version"))
+	if err := s.Open(bg, path, nil); err != nil {
+		t.Fatalf("Open with a new index over values in the old shape: %v", err)
+	}
+	defer s.Close()
+	if n, err := tickets.Where(airnest.IsNull("version")).Count(bg); err != nil || n != 50 {
+		t.Fatalf("before Migrate: %d values with a NULL version (%v), want 50", n, err)
+	}
+	n, err := airnest.Migrate(bg, tickets, toTicket, nil)
+	if err != nil || n != 50 {
+		t.Fatalf("Migrate converted %d (%v), want 50", n, err)
+	}
+	if n, err := tickets.Where(airnest.Eq("version", 2)).Count(bg); err != nil || n != 50 {
+		t.Fatalf("after Migrate: %d values with version 2 (%v), want 50", n, err)
+	}
+	rep, err := s.Verify(bg)
+	if err != nil || !rep.OK() {
+		t.Fatalf("Verify after Migrate: %v\n%v", err, rep)
+	}
+}
