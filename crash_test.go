@@ -97,12 +97,6 @@ func (a *ackWriter) printf(format string, args ...any) {
 }
 
 // crashChild is the writer process: it writes until it is killed.
-// Protocol, one line per acknowledged operation:
-//
-//	S <id> <worker> <version> <sum>      CrashItem saved (new or updated)
-//	X <id>                               CrashItem about to be deleted
-//	D <id>                               CrashItem deleted
-//	P <tag> <idA> <sumA> <idB> <sumB>    pair committed by one Tx
 func crashChild(path string, syncMode airnest.Sync) {
 	s := airnest.NewStore()
 	cs := declareCrash(s)
@@ -113,74 +107,108 @@ func crashChild(path string, syncMode airnest.Sync) {
 	}
 	out := &ackWriter{w: os.Stdout}
 	out.printf("READY")
-	fail := func(op string, err error) {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", op, err)
-		os.Exit(2)
-	}
 	var wg sync.WaitGroup
 	for w := range 6 {
 		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(w)))
-			var mine []CrashItem // this worker's live items
-			for {
-				switch op := r.IntN(10); {
-				case op < 4 || len(mine) == 0: // new value
-					body := randBody(r)
-					v := CrashItem{Worker: w, Version: 1, Body: body, Sum: sum(body)}
-					if err := cs.items.Save(ctx, &v); err != nil {
-						fail("save", err)
-					}
-					out.printf("S %s %d %d %s", v.ID, w, v.Version, v.Sum)
-					mine = append(mine, v)
-				case op < 6: // update in place, alternately through Update and Save
-					i := r.IntN(len(mine))
-					body := randBody(r)
-					v := mine[i]
-					v.Version++
-					v.Body, v.Sum = body, sum(body)
-					var err error
-					if op == 4 {
-						_, err = cs.items.Update(ctx, v.ID, func(p *CrashItem) error { *p = v; return nil })
-					} else {
-						err = cs.items.Save(ctx, &v)
-					}
-					if err != nil {
-						fail("update", err)
-					}
-					out.printf("S %s %d %d %s", v.ID, w, v.Version, v.Sum)
-					mine[i] = v
-				case op < 7:
-					i := r.IntN(len(mine))
-					out.printf("X %s", mine[i].ID) // a Delete in flight may commit unacknowledged
-					if err := cs.items.Delete(ctx, mine[i].ID); err != nil {
-						fail("delete", err)
-					}
-					out.printf("D %s", mine[i].ID)
-					mine = append(mine[:i], mine[i+1:]...)
-				default: // a transaction across two collections
-					tag := airnest.NewID[CrashPairA]().String()
-					ba, bb := randBody(r), randBody(r)
-					a := CrashPairA{Tag: tag, Body: ba, Sum: sum(ba)}
-					b := CrashPairB{Tag: tag, Body: bb, Sum: sum(bb)}
-					err := s.Tx(ctx, func(tx *airnest.Tx) error {
-						if err := cs.as.In(tx).Save(ctx, &a); err != nil {
-							return err
-						}
-						// Work between the two writes, so kills land inside.
-						if _, err := cs.items.In(tx).Count(ctx); err != nil {
-							return err
-						}
-						return cs.bs.In(tx).Save(ctx, &b)
-					})
-					if err != nil {
-						fail("tx", err)
-					}
-					out.printf("P %s %s %s %s %s", tag, a.ID, a.Sum, b.ID, b.Sum)
-				}
-			}
+			err := crashWorkload(ctx, s, cs, w, uint64(time.Now().UnixNano()), out.printf, nil)
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
 		})
 	}
 	wg.Wait()
+}
+
+// crashWorkload is one writer of the crash tests: it saves, updates and
+// deletes its own CrashItems and commits pairs in transactions until an
+// operation fails or ctx ends, reporting each acknowledged operation
+// through ack, one line each:
+//
+//	S <id> <worker> <version> <sum>      CrashItem saved (new or updated)
+//	X <id>                               CrashItem about to be deleted
+//	D <id>                               CrashItem deleted
+//	P <tag> <idA> <sumA> <idB> <sumB>    pair committed by one Tx
+//
+// If gate is not nil, each operation runs under gate.RLock, so that holding
+// gate.Lock finds no operation in flight.
+func crashWorkload(ctx context.Context, s *airnest.Store, cs crashColls, w int, seed uint64, ack func(format string, args ...any), gate *sync.RWMutex) error {
+	r := rand.New(rand.NewPCG(seed, uint64(w)))
+	var mine []CrashItem // this worker's live items
+	for ctx.Err() == nil {
+		if gate != nil {
+			gate.RLock()
+		}
+		err := crashOp(ctx, s, cs, w, r, &mine, ack)
+		if gate != nil {
+			gate.RUnlock()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// crashOp is one operation of crashWorkload.
+func crashOp(ctx context.Context, s *airnest.Store, cs crashColls, w int, r *rand.Rand, minep *[]CrashItem, ack func(format string, args ...any)) error {
+	mine := *minep
+	defer func() { *minep = mine }()
+	{
+		switch op := r.IntN(10); {
+		case op < 4 || len(mine) == 0: // new value
+			body := randBody(r)
+			v := CrashItem{Worker: w, Version: 1, Body: body, Sum: sum(body)}
+			if err := cs.items.Save(ctx, &v); err != nil {
+				return err
+			}
+			ack("S %s %d %d %s", v.ID, w, v.Version, v.Sum)
+			mine = append(mine, v)
+		case op < 6: // update in place, alternately through Update and Save
+			i := r.IntN(len(mine))
+			body := randBody(r)
+			v := mine[i]
+			v.Version++
+			v.Body, v.Sum = body, sum(body)
+			var err error
+			if op == 4 {
+				_, err = cs.items.Update(ctx, v.ID, func(p *CrashItem) error { *p = v; return nil })
+			} else {
+				err = cs.items.Save(ctx, &v)
+			}
+			if err != nil {
+				return err
+			}
+			ack("S %s %d %d %s", v.ID, w, v.Version, v.Sum)
+			mine[i] = v
+		case op < 7:
+			i := r.IntN(len(mine))
+			ack("X %s", mine[i].ID) // a Delete in flight may commit unacknowledged
+			if err := cs.items.Delete(ctx, mine[i].ID); err != nil {
+				return err
+			}
+			ack("D %s", mine[i].ID)
+			mine = append(mine[:i], mine[i+1:]...)
+		default: // a transaction across two collections
+			tag := airnest.NewID[CrashPairA]().String()
+			ba, bb := randBody(r), randBody(r)
+			a := CrashPairA{Tag: tag, Body: ba, Sum: sum(ba)}
+			b := CrashPairB{Tag: tag, Body: bb, Sum: sum(bb)}
+			err := s.Tx(ctx, func(tx *airnest.Tx) error {
+				if err := cs.as.In(tx).Save(ctx, &a); err != nil {
+					return err
+				}
+				// Work between the two writes, so crashes land inside.
+				if _, err := cs.items.In(tx).Count(ctx); err != nil {
+					return err
+				}
+				return cs.bs.In(tx).Save(ctx, &b)
+			})
+			if err != nil {
+				return err
+			}
+			ack("P %s %s %s %s %s", tag, a.ID, a.Sum, b.ID, b.Sum)
+		}
+	}
+	return nil
 }
 
 // acked is what the parent knows was acknowledged.
@@ -323,12 +351,12 @@ func checkContents(t *testing.T, s *airnest.Store, cs crashColls, a *acked) (los
 		switch {
 		case want.deleted && ok:
 			lost++ // an acknowledged Delete undone
-			t.Logf("lost: acknowledged delete of item %s undone (version %d stored)", id, got.Version)
+			logLost(t, "lost: acknowledged delete of item %s undone (version %d stored)", id, got.Version)
 		case want.deleted:
 		case !ok && want.deleting:
 		case !ok || got.Version < want.version:
 			lost++
-			t.Logf("lost: item %s version %d acknowledged, stored: %v version %d", id, want.version, ok, got.Version)
+			logLost(t, "lost: item %s version %d acknowledged, stored: %v version %d", id, want.version, ok, got.Version)
 		case got.Version == want.version && (got.Sum != want.sum || got.Worker != want.worker):
 			t.Errorf("item %s version %d: stored sum %s, acknowledged %s", id, want.version, got.Sum, want.sum)
 		}
@@ -367,7 +395,7 @@ func checkContents(t *testing.T, s *airnest.Store, cs crashColls, a *acked) (los
 		gb, okB := tagsB[tag]
 		if !okA || !okB {
 			lost++
-			t.Logf("lost: pair %s acknowledged, stored: A %v B %v", tag, okA, okB)
+			logLost(t, "lost: pair %s acknowledged, stored: A %v B %v", tag, okA, okB)
 			continue
 		}
 		if ga.ID.String() != want[0] || ga.Sum != want[1] || gb.ID.String() != want[2] || gb.Sum != want[3] {
@@ -376,6 +404,21 @@ func checkContents(t *testing.T, s *airnest.Store, cs crashColls, a *acked) (los
 	}
 	return lost
 }
+
+// logLost logs the first few lost writes of a test, for diagnosis.
+func logLost(t *testing.T, format string, args ...any) {
+	t.Helper()
+	lostLogged.Lock()
+	defer lostLogged.Unlock()
+	if lostLogged.n[t.Name()]++; lostLogged.n[t.Name()] <= 5 {
+		t.Logf(format, args...)
+	}
+}
+
+var lostLogged = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
 
 func newAcked() *acked {
 	return &acked{items: map[string]ackItem{}, pairs: map[string][4]string{}}
