@@ -325,3 +325,40 @@ func TestOutOfMemoryLeavesTheReaderUsable(t *testing.T) {
 		}
 	}
 }
+
+// A query stopped by its context returns an error that says so: the
+// methods document "the context's error", so errors.Is(err,
+// context.DeadlineExceeded) must hold, on a reader, in a Tx and in a View.
+func TestCancelledQueryReturnsTheContextError(t *testing.T) {
+	t.Parallel()
+	s, items, _ := openRItems(t, &airnest.Options{Readers: 1})
+	if err := items.Save(bg, &RItem{Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	runs := map[string]func(ctx context.Context) error{
+		"QueryRaw": func(ctx context.Context) error {
+			_, err := items.QueryRaw(ctx, slowQuery)
+			return err
+		},
+		"QueryRaw in a Tx": func(ctx context.Context) error {
+			return s.Tx(ctx, func(tx *airnest.Tx) error {
+				_, err := items.In(tx).QueryRaw(ctx, slowQuery)
+				return err
+			})
+		},
+		"QueryRaw in a View": func(ctx context.Context) error {
+			return s.View(ctx, func(tx *airnest.Tx) error {
+				_, err := items.In(tx).QueryRaw(ctx, slowQuery)
+				return err
+			})
+		},
+	}
+	for name, run := range runs {
+		ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
+		err := run(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s stopped by its deadline: %v, want errors.Is(err, context.DeadlineExceeded)", name, err)
+		}
+	}
+}
