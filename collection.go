@@ -190,8 +190,13 @@ func (c *collection[T]) write(conn *sqlite.Conn, id ID[T], blob []byte, vals []s
 	if err != nil {
 		return err
 	}
-	st.BindBlob(1, id.u[:])
-	st.BindBlob(2, blob)
+	if err := st.BindBlob(1, id.u[:]); err != nil {
+		return err
+	}
+	if err := st.BindBlob(2, blob); err != nil {
+		st.ClearBindings()
+		return err
+	}
 	for i, v := range vals {
 		if err := v.bind(st, i+3); err != nil {
 			st.Reset()
@@ -273,7 +278,9 @@ func (c *collection[T]) loadOn(conn *sqlite.Conn, id ID[T]) (T, error) {
 	if err != nil {
 		return v, err
 	}
-	st.BindBlob(1, id.u[:])
+	if err := st.BindBlob(1, id.u[:]); err != nil {
+		return v, err
+	}
 	if !st.Step() {
 		err := st.Err()
 		st.Reset()
@@ -305,7 +312,23 @@ func (c *Coll[T]) read(ctx context.Context, op string, fn func(conn *sqlite.Conn
 		return c.c.errorf(op, err)
 	}
 	defer s.rd.Put(conn)
-	return c.c.errorf(op, fn(conn))
+	return c.c.errorf(op, ctxErr(ctx, guarded(conn, fn)))
+}
+
+// guarded runs fn on conn, turning the driver's out-of-memory panic into an
+// error (and marking conn for repair).
+func guarded(conn *sqlite.Conn, fn func(*sqlite.Conn) error) (err error) {
+	defer sqlite.Guard(conn, &err)
+	return fn(conn)
+}
+
+// ctxErr makes a statement interrupted by ctx report ctx's error, so
+// errors.Is(err, context.Canceled) holds, keeping SQLite's underneath.
+func ctxErr(ctx context.Context, err error) error {
+	if err != nil && sqlite.IsInterrupt(err) && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	return err
 }
 
 // Load returns the value with id. Errors: ErrNotFound, ErrSchema (the stored

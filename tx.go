@@ -148,7 +148,7 @@ func (tx *Tx) run(ctx context.Context, coll, op string, fn func(*sqlite.Conn) er
 	if !tx.readOnly && !tx.conn.InTx() {
 		return fmt.Errorf("airnest: %s.%s: %w: SQLite rolled the transaction back after an earlier error", coll, op, ErrTxDone)
 	}
-	err := fn(tx.conn)
+	err := ctxErr(ctx, guarded(tx.conn, fn))
 	if err == nil {
 		return nil
 	}

@@ -49,8 +49,57 @@ func MemoryURI() string {
 // Conn is one SQLite connection. It is not safe for concurrent use: the pool
 // and the writer hand it to one goroutine at a time.
 type Conn struct {
-	c     *sqlite3.Conn
-	stmts []*sqlite3.Stmt // indexed by Query.id
+	c      *sqlite3.Conn
+	stmts  []*sqlite3.Stmt // indexed by Query.id
+	broken bool            // hit the memory limit mid-statement: do not reuse as is
+}
+
+// ErrNoMem: SQLite needed more memory than the connection may use.
+var ErrNoMem = errors.New("out of memory: the statement needs more than Options.ConnMemoryLimit")
+
+// isOOM reports the driver's out-of-memory panic value.
+func isOOM(r any) bool {
+	e, ok := r.(error)
+	return ok && e.Error() == "sqlite3: out of memory"
+}
+
+// Guard, deferred, turns the driver's out-of-memory panic into an error
+// wrapping ErrNoMem and sqlite3.NOMEM, and marks c so that it is reset or
+// discarded before its next use. Other panics go on.
+func Guard(c *Conn, errp *error) {
+	if r := recover(); r != nil {
+		if !isOOM(r) {
+			panic(r)
+		}
+		if c != nil {
+			c.broken = true
+		}
+		*errp = fmt.Errorf("%w: %w", ErrNoMem, sqlite3.NOMEM)
+	}
+}
+
+// IsNoMem reports an out-of-memory error from Guard.
+func IsNoMem(err error) bool { return errors.Is(err, sqlite3.NOMEM) }
+
+// Repair makes a connection that hit the memory limit usable again: the
+// open transaction is rolled back and every cached statement is finalised,
+// to be prepared afresh.
+func (c *Conn) Repair() {
+	if !c.broken {
+		return
+	}
+	defer func() { recover() }()
+	c.c.SetInterrupt(context.Background())
+	for i, s := range c.stmts {
+		if s != nil {
+			s.Close()
+			c.stmts[i] = nil
+		}
+	}
+	if !c.c.GetAutocommit() {
+		c.c.Exec("ROLLBACK")
+	}
+	c.broken = false
 }
 
 // Query is SQL text with a process-wide slot number, so each connection
@@ -184,7 +233,8 @@ func (c *Conn) Changes() int64 { return c.c.Changes() }
 func (c *Conn) Raw() *sqlite3.Conn { return c.c }
 
 // Close finalises the cached statements and closes the connection.
-func (c *Conn) Close() error {
+func (c *Conn) Close() (err error) {
+	defer Guard(nil, &err)
 	for _, s := range c.stmts {
 		if s != nil {
 			s.Close()
@@ -196,7 +246,8 @@ func (c *Conn) Close() error {
 
 // Rollback ends any open transaction, even when the connection's context was
 // cancelled: the interrupt is cleared first so ROLLBACK itself runs.
-func (c *Conn) Rollback() error {
+func (c *Conn) Rollback() (err error) {
+	defer Guard(c, &err)
 	c.c.SetInterrupt(context.Background())
 	if c.c.GetAutocommit() {
 		return nil
@@ -273,6 +324,21 @@ func (p *Pool) Get(ctx context.Context) (*Conn, error) {
 
 // Put returns c to the pool. The caller has reset its statements.
 func (p *Pool) Put(c *Conn) {
+	if c.broken {
+		// It ran out of memory mid-statement: close it and let a fresh one
+		// take its place rather than reuse statements in an unknown state.
+		c.Close()
+		p.mu.Lock()
+		for i, o := range p.all {
+			if o == c {
+				p.all = append(p.all[:i], p.all[i+1:]...)
+				break
+			}
+		}
+		p.mu.Unlock()
+		p.tokens <- struct{}{}
+		return
+	}
 	c.c.SetInterrupt(context.Background())
 	if !c.c.GetAutocommit() {
 		c.c.Exec("ROLLBACK")

@@ -126,6 +126,7 @@ func (w *Writer) lead() {
 
 	start := time.Now()
 	w.runBatch(batch)
+	w.conn.Repair()
 	took := time.Since(start)
 	<-w.sem
 
@@ -233,6 +234,11 @@ func (w *Writer) runBatch(batch []*Job) {
 func (w *Writer) run(j *Job) {
 	defer func() {
 		if r := recover(); r != nil {
+			if isOOM(r) {
+				w.conn.broken = true
+				j.err = fmt.Errorf("%w: %w", ErrNoMem, sqlite3.NOMEM)
+				return
+			}
 			j.panicked, j.panicVal = true, r
 		}
 	}()
@@ -244,6 +250,9 @@ func (w *Writer) run(j *Job) {
 // airnest's own errors (encoding, not found, a user function's error) are not.
 func fatal(err error, c *Conn) bool {
 	if !c.InTx() {
+		return true
+	}
+	if errors.Is(err, sqlite3.NOMEM) {
 		return true
 	}
 	var se *sqlite3.Error
@@ -265,6 +274,7 @@ func (w *Writer) Exclusive(ctx context.Context, fn func(c *Conn) error) error {
 		return ctx.Err()
 	}
 	defer func() { <-w.sem }()
+	defer w.conn.Repair()
 	w.userG.Store(getg())
 	defer w.userG.Store(0)
 	return fn(w.conn)
