@@ -1,0 +1,5 @@
+//go:build !race
+
+package faultvfs
+
+const raceEnabled = false

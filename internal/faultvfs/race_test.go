@@ -1,0 +1,6 @@
+//go:build race
+
+package faultvfs
+
+// raceEnabled: see TestConcurrentReaderAndCrash.
+const raceEnabled = true
