@@ -154,13 +154,7 @@ func (c *collection[T]) idOf(v *T) *ID[T] {
 }
 
 func (c *collection[T]) errorf(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if sqlite.IsUnique(err) {
-		return fmt.Errorf("airnest: %s.%s: %w: %w", c.name, op, ErrConflict, err)
-	}
-	return fmt.Errorf("airnest: %s.%s: %w", c.name, op, err)
+	return wrapOp(c.name, op, err)
 }
 
 // encode builds the blob and the index column values of *v.

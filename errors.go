@@ -2,8 +2,10 @@ package airnest
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/airnest/airnest/codec"
+	"github.com/airnest/airnest/internal/sqlite"
 )
 
 // Sentinel errors. Every error airnest returns wraps one of these (or a
@@ -24,4 +26,30 @@ var (
 	ErrSchema = codec.ErrSchema
 	// ErrInvalid: a bad declaration, name, query or value.
 	ErrInvalid = codec.ErrInvalid
+	// ErrBusy: another process held a lock on the file for longer than
+	// Options.BusyTimeout. The operation did nothing; it may be retried.
+	ErrBusy = errors.New("airnest: database busy")
 )
+
+// kindOf returns the sentinel a SQLite error belongs under, if any.
+func kindOf(err error) error {
+	switch {
+	case sqlite.IsUnique(err):
+		return ErrConflict
+	case sqlite.IsBusy(err):
+		return ErrBusy
+	}
+	return nil
+}
+
+// wrapOp prefixes err with the collection and operation, adding ErrConflict
+// or ErrBusy when SQLite's error is one of those.
+func wrapOp(coll, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if k := kindOf(err); k != nil && !errors.Is(err, k) {
+		return fmt.Errorf("airnest: %s.%s: %w: %w", coll, op, k, err)
+	}
+	return fmt.Errorf("airnest: %s.%s: %w", coll, op, err)
+}

@@ -273,7 +273,7 @@ func TestLockHeldByAnotherProcessIsABusyError(t *testing.T) {
 		start := time.Now()
 		err := write()
 		took := time.Since(start)
-		if !errors.Is(err, sqlite3.BUSY) {
+		if !errors.Is(err, sqlite3.BUSY) || !errors.Is(err, airnest.ErrBusy) {
 			t.Errorf("%s while another process holds the write lock: %v, want a busy error", name, err)
 		}
 		if took < timeout/2 || took > timeout+5*time.Second {

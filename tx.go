@@ -48,7 +48,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
 			conn.SetInterrupt(context.Background())
-			return err
+			return wrapOp("Store", "Tx", ctxErr(ctx, err))
 		}
 		tx := &Tx{store: s, conn: conn, ctx: ctx}
 		s.active = tx
@@ -148,12 +148,5 @@ func (tx *Tx) run(ctx context.Context, coll, op string, fn func(*sqlite.Conn) er
 	if !tx.readOnly && !tx.conn.InTx() {
 		return fmt.Errorf("airnest: %s.%s: %w: SQLite rolled the transaction back after an earlier error", coll, op, ErrTxDone)
 	}
-	err := ctxErr(ctx, guarded(tx.conn, fn))
-	if err == nil {
-		return nil
-	}
-	if sqlite.IsUnique(err) {
-		return fmt.Errorf("airnest: %s.%s: %w: %w", coll, op, ErrConflict, err)
-	}
-	return fmt.Errorf("airnest: %s.%s: %w", coll, op, err)
+	return wrapOp(coll, op, ctxErr(ctx, guarded(tx.conn, fn)))
 }
