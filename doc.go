@@ -70,6 +70,12 @@
 //   - Values that cannot be indexed (uint64 above 2^63-1, times outside the
 //     years 1678–2262) fail Save with [ErrInvalid] rather than being stored
 //     wrongly.
+//   - Tables are WITHOUT ROWID, so rows sit in ID order; a lookup that
+//     passes a very large value (many megabytes) on its way reads all of it.
+//     Keep values small and split big ones into their own collection.
+//   - A lock held by another process for longer than Options.BusyTimeout
+//     fails the write with [ErrBusy]; a statement that needs more memory
+//     than Options.ConnMemoryLimit fails with an error, not a crash.
 //   - airnest never logs; every problem is an error value wrapping one of
 //     the sentinel errors, with SQLite's error kept underneath.
 package airnest
