@@ -59,7 +59,10 @@ func scaleOne(ctx context.Context, cfg config, path string, n int, pool []Job) e
 		query = fmt.Sprintf("%.1f µs", 1e6/qs.rate())
 	}
 
-	// Streaming: the peak RSS over the scan, above what the process held before it.
+	// Streaming: the peak RSS over the scan, above what the process held
+	// before it. The ids kept for the lookups go first: a live heap that
+	// grows with n would let the garbage collector's target grow with it.
+	a.ids = nil
 	rssAll, scanTime, err := peakRise(func() error {
 		got, err := a.Stream()
 		if err == nil && got != n {
