@@ -101,6 +101,28 @@ func parallel(d time.Duration, g int, step func(g, i int) error) (sample, error)
 	return sample{ops: float64(ops.Load()), secs: secs, mallocs: mallocs() - m0}, nil
 }
 
+// syncLatency is the mean time of a 12 KiB write plus fdatasync in dir,
+// about what one small commit under synchronous=FULL asks of the disk.
+func syncLatency(dir string, n int) (time.Duration, error) {
+	f, err := os.CreateTemp(dir, "sync-probe")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 12<<10)
+	start := time.Now()
+	for i := range n {
+		if _, err := f.WriteAt(buf, int64(i)*int64(len(buf))); err != nil {
+			return 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start) / time.Duration(n), nil
+}
+
 // procStatus reads a kB field of /proc/self/status (VmHWM, VmRSS) in bytes;
 // 0 where there is no /proc.
 func procStatus(field string) int64 {
