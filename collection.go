@@ -721,33 +721,5 @@ func exec(conn *sqlite.Conn, sql string, args ...any) error {
 
 // query runs one statement with bound arguments, calling row for each row.
 func query(conn *sqlite.Conn, sql string, args []any, row func(*sqlite.Stmt) error) error {
-	st, err := conn.PrepareOnce(sql)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for i, a := range args {
-		var err error
-		switch a := a.(type) {
-		case string:
-			err = st.BindText(i+1, a)
-		case int64:
-			err = st.BindInt64(i+1, a)
-		case []byte:
-			err = st.BindBlob(i+1, a)
-		default:
-			err = fmt.Errorf("airnest: internal: cannot bind %T", a)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	for st.Step() {
-		if row != nil {
-			if err := row(st); err != nil {
-				return err
-			}
-		}
-	}
-	return st.Err()
+	return conn.Each(sql, args, row)
 }

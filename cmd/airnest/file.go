@@ -81,43 +81,7 @@ func openStore(ctx context.Context, path string) (*airnest.Store, error) {
 
 // each runs one statement with bound arguments, calling row for each row.
 func each(c *sqlite.Conn, sql string, args []any, row func(*sqlite.Stmt) error) error {
-	st, err := c.PrepareOnce(sql)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for i, a := range args {
-		if err := bind(st, i+1, a); err != nil {
-			return err
-		}
-	}
-	for st.Step() {
-		if row != nil {
-			if err := row(st); err != nil {
-				return err
-			}
-		}
-	}
-	return st.Err()
-}
-
-func bind(st *sqlite.Stmt, i int, a any) error {
-	switch a := a.(type) {
-	case nil:
-		return st.BindNull(i)
-	case string:
-		return st.BindText(i, a)
-	case int64:
-		return st.BindInt64(i, a)
-	case float64:
-		return st.BindFloat(i, a)
-	case []byte:
-		if a == nil {
-			return st.BindNull(i)
-		}
-		return st.BindBlob(i, a)
-	}
-	return fmt.Errorf("internal: cannot bind %T", a)
+	return c.Each(sql, args, row)
 }
 
 // schema is the bookkeeping row's columns document, as the library writes

@@ -575,7 +575,7 @@ func importLine(ins *sqlite.Stmt, c *collection, text []byte) error {
 		if err != nil {
 			return fmt.Errorf("id %s: column %s: %w", u, col.Name, err)
 		}
-		if err := bind(ins, i+3, val); err != nil {
+		if err := sqlite.Bind(ins, i+3, val); err != nil {
 			return err
 		}
 	}
