@@ -46,8 +46,9 @@ func (s Sync) pragma() (string, error) {
 type Options struct {
 	// Sync is the durability of a commit; the zero value is SyncFull.
 	Sync Sync
-	// Readers is the most reader connections the store opens
-	// (default: GOMAXPROCS, at least 2).
+	// Readers is the most reader connections the store opens, each on
+	// first need (default: twice GOMAXPROCS, at least 4). Goroutines that
+	// find every reader busy wait, idle, while a writer takes the CPU.
 	Readers int
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process before failing with a busy error (default 5s).
@@ -151,7 +152,7 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	}
 	readers := opts.Readers
 	if readers <= 0 {
-		readers = max(2, runtime.GOMAXPROCS(0))
+		readers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
 
 	s.mu.Lock()

@@ -548,7 +548,7 @@ func (q *Query[T]) start() (*run, error) {
 
 // sql writes the statement of kind k for r and lists its parameters.
 func (q *Query[T]) sql(r *run, k sqlgen.Kind) (string, []sqlgen.Arg) {
-	sel := sqlgen.Select{Where: q.where, Order: r.keys}
+	sel := sqlgen.Select{Where: q.where, Order: r.keys, NoLimit: r.limit < 0 && r.offset == 0}
 	if r.after != nil {
 		sel.After = make([]bool, len(r.after))
 		for i, v := range r.after {
@@ -597,7 +597,7 @@ func (q *Query[T]) prepareCached(conn *sqlite.Conn, r *run, sql string, args []s
 	}
 	if cq != nil {
 		st, err = conn.Prepare(cq)
-		release = func() { st.Reset(); st.ClearBindings() }
+		release = func() { st.Reset() }
 	} else {
 		st, err = conn.PrepareOnce(sql)
 		release = func() { st.Close() }

@@ -23,7 +23,7 @@ func TestReadersAreBounded(t *testing.T) {
 	for _, readers := range []int{0, 1, 4} {
 		want := readers
 		if want == 0 {
-			want = max(2, runtime.GOMAXPROCS(0))
+			want = max(4, 2*runtime.GOMAXPROCS(0))
 		}
 		ctx := context.Background()
 		s := NewStore()

@@ -69,6 +69,8 @@ type Select struct {
 	// After, when not nil, continues the ordering after a cursor row:
 	// After[i] reports that the cursor's value of Order[i] is NULL.
 	After []bool
+	// NoLimit: no LIMIT or OFFSET (Count can then be flattened).
+	NoLimit bool
 }
 
 // Kind is what a query statement returns or does.
@@ -117,6 +119,11 @@ func (t Table) Query(q Select, k Kind) (string, []Arg) {
 		w.orderLimit(q)
 	case Count:
 		// The ordering cannot change how many rows a LIMIT lets through.
+		if q.NoLimit {
+			w.s("SELECT count(*) FROM " + table)
+			w.where(q)
+			break
+		}
 		w.s("SELECT count(*) FROM (SELECT 1 FROM " + table)
 		w.where(q)
 		w.limit()
