@@ -66,7 +66,7 @@ func baseConn(path, sync string) (*sqlite3.Conn, error) {
 		c.Close()
 		return nil, err
 	}
-	if err := c.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=" + sync); err != nil {
+	if err := c.Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=4000; PRAGMA synchronous=" + sync); err != nil {
 		c.Close()
 		return nil, err
 	}
