@@ -66,7 +66,8 @@
 //     closure or an Update function returns [ErrInvalid] instead of waiting
 //     for itself.
 //   - Recursive types (a struct that contains itself) are stored with field
-//     names rather than integer keys below the point of recursion.
+//     names rather than integer keys below the point of recursion, where
+//     renames and type-change errors do not reach.
 //   - Values that cannot be indexed (uint64 above 2^63-1, times outside the
 //     years 1678–2262) fail Save with [ErrInvalid] rather than being stored
 //     wrongly.
