@@ -75,7 +75,7 @@ func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) er
 		return fmt.Errorf("airnest: Backup: %w", err)
 	}
 	// Hold one read snapshot for the whole copy: see sqlite.Conn.Backup.
-	err = conn.Exec("BEGIN; SELECT count(*) FROM sqlite_schema")
+	err = conn.BeginSnapshot()
 	if err == nil {
 		err = conn.Backup(ctx, sqlite.FileURI(tmp), step, opts.Progress)
 	}
@@ -224,7 +224,7 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 }
 
 func readStats(conn *sqlite.Conn) (*Stats, error) {
-	if err := conn.Exec("BEGIN; SELECT count(*) FROM sqlite_schema"); err != nil {
+	if err := conn.BeginSnapshot(); err != nil {
 		return nil, err
 	}
 	st := &Stats{}

@@ -126,7 +126,7 @@ func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	defer s.rd.Put(conn)
 	// BEGIN is deferred: the snapshot starts at the first read, so read now.
-	if err := conn.Exec("BEGIN; SELECT count(*) FROM sqlite_schema"); err != nil {
+	if err := conn.BeginSnapshot(); err != nil {
 		return err
 	}
 	tx := &Tx{store: s, conn: conn, ctx: ctx, readOnly: true}

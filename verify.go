@@ -201,7 +201,7 @@ func verifyOn(ctx context.Context, conn *sqlite.Conn, typed map[string]collInit)
 		rep.add(p)
 		return nil
 	}
-	if err := conn.Exec("BEGIN; SELECT count(*) FROM sqlite_schema"); err != nil {
+	if err := conn.BeginSnapshot(); err != nil {
 		return rep, stop(Problem{Check: "read"}, err)
 	}
 	defer conn.Rollback()

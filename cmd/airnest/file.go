@@ -68,6 +68,30 @@ func openReader(ctx context.Context, path string) (*sqlite.Conn, error) {
 	return c, nil
 }
 
+// openSnapshot opens path for reading, starts one read snapshot and reads
+// the collections it describes; closeSnapshot ends both.
+func openSnapshot(ctx context.Context, path string) (*sqlite.Conn, []*collection, error) {
+	conn, err := openReader(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := conn.BeginSnapshot(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	cs, err := readCollections(conn)
+	if err != nil {
+		closeSnapshot(conn)
+		return nil, nil, err
+	}
+	return conn, cs, nil
+}
+
+func closeSnapshot(conn *sqlite.Conn) {
+	conn.Rollback()
+	conn.Close()
+}
+
 // openStore opens an existing airnest file as a Store with no collections
 // declared, for the operations the library offers (stats, backup, vacuum).
 func openStore(ctx context.Context, path string) (*airnest.Store, error) {

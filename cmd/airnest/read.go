@@ -31,19 +31,11 @@ opened it. Reads one snapshot; never writes.`,
 		Example: "  airnest ls app.db\n  airnest ls --json app.db",
 		Args:    exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			conn, err := openReader(cmd.Context(), args[0])
+			conn, cs, err := openSnapshot(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
-			if err := conn.Exec("BEGIN; SELECT count(*) FROM sqlite_schema"); err != nil {
-				return err
-			}
-			defer conn.Rollback()
-			cs, err := readCollections(conn)
-			if err != nil {
-				return err
-			}
+			defer closeSnapshot(conn)
 			type entry struct {
 				Name       string   `json:"name"`
 				Rows       int64    `json:"rows"`
@@ -191,19 +183,11 @@ format of 'airnest export').`,
 			if limit < 0 {
 				return usagef("--limit %d: want 0 (no limit) or more", limit)
 			}
-			conn, err := openReader(cmd.Context(), args[0])
+			conn, cs, err := openSnapshot(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
-			if err := conn.Exec("BEGIN; SELECT count(*) FROM sqlite_schema"); err != nil {
-				return err
-			}
-			defer conn.Rollback()
-			cs, err := readCollections(conn)
-			if err != nil {
-				return err
-			}
+			defer closeSnapshot(conn)
 			c, err := findCollection(cs, args[1])
 			if err != nil {
 				return err

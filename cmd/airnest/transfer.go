@@ -92,19 +92,11 @@ back; export, import into a new file, export again gives identical files.`,
 }
 
 func (a *app) export(ctx context.Context, path, dir string) error {
-	conn, err := openReader(ctx, path)
+	conn, cs, err := openSnapshot(ctx, path)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	if err := conn.Exec("BEGIN; SELECT count(*) FROM sqlite_schema"); err != nil {
-		return err
-	}
-	defer conn.Rollback()
-	cs, err := readCollections(conn)
-	if err != nil {
-		return err
-	}
+	defer closeSnapshot(conn)
 	if err := emptyDir(dir); err != nil {
 		return err
 	}

@@ -227,6 +227,13 @@ func (c *Conn) SetInterrupt(ctx context.Context) context.Context {
 	return c.c.SetInterrupt(ctx)
 }
 
+// BeginSnapshot opens a read transaction and starts its snapshot at once
+// (a plain BEGIN takes the snapshot only at the first read). End it with
+// Rollback.
+func (c *Conn) BeginSnapshot() error {
+	return c.c.Exec("BEGIN; SELECT count(*) FROM sqlite_schema")
+}
+
 // InTx reports whether a transaction is open on the connection.
 func (c *Conn) InTx() bool { return !c.c.GetAutocommit() }
 
