@@ -87,7 +87,8 @@ type collection[T any] struct {
 
 // Collection declares a collection of T on store. T must be a struct with a
 // field `ID airnest.ID[T]`. It panics on a programmer error (no ID field, an
-// unknown or unindexable field, a clash of names), like regexp.MustCompile;
+// unknown or unindexable field, a clash of names, a field type that cannot
+// be stored such as chan or func), like regexp.MustCompile;
 // NewCollection returns the error instead.
 func Collection[T any](store *Store, opts ...Option) *Coll[T] {
 	c, err := NewCollection[T](store, opts...)
@@ -120,6 +121,9 @@ func NewCollection[T any](store *Store, opts ...Option) (*Coll[T], error) {
 	f, ok := t.FieldByName("ID")
 	if !ok || f.Type != reflect.TypeFor[ID[T]]() || len(f.Index) != 1 {
 		return nil, fmt.Errorf("%w: Collection[%s]: %s needs a field `ID airnest.ID[%s]`", ErrInvalid, t, t, t.Name())
+	}
+	if err := codec.Check[T](name); err != nil {
+		return nil, err
 	}
 	cols, sqlCols, comps, err := planIndexes(name, t, &o)
 	if err != nil {

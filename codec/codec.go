@@ -65,6 +65,7 @@ func init() {
 		TagsMd:            cbor.TagsAllowed,
 		UTF8:              cbor.UTF8DecodeInvalid,
 		BinaryUnmarshaler: cbor.BinaryUnmarshalerByteString,
+		BigIntDec:         cbor.BigIntDecodePointer, // *big.Int marshals to JSON as a number
 	}
 	if decMode, err = dopts.DecMode(); err != nil {
 		panic(err)
@@ -132,7 +133,12 @@ type Codec[T any] struct {
 	shadow     reflect.Type
 	root       *node
 	unbounded  bool
-	bufs       sync.Pool
+	// cycles: values can hold a reference cycle, walked before encoding.
+	cycles bool
+	// anys: values hold empty interfaces, normalized after decoding.
+	anys   bool
+	leaves map[reflect.Type]bool
+	bufs   sync.Pool
 }
 
 // New plans T against reg for the named collection (used in error
@@ -148,7 +154,7 @@ func New[T any](collection string, reg *Registry) (c *Codec[T], added []Entry, e
 	if t.Kind() != reflect.Struct {
 		return nil, nil, invalidf("collection %q: %s is not a struct", collection, t)
 	}
-	p := &planner{reg: reg.clone(), memo: map[memoKey]*structPlan{}, recursive: map[reflect.Type]bool{}}
+	p := &planner{reg: reg.clone(), memo: map[memoKey]*structPlan{}, recursive: map[reflect.Type]bool{}, leaves: map[reflect.Type]bool{}}
 	shadow, root, err := func() (st reflect.Type, n *node, err error) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -164,9 +170,20 @@ func New[T any](collection string, reg *Registry) (c *Codec[T], added []Entry, e
 		return nil, nil, invalidf("collection %q: shadow of %s has a different layout", collection, t)
 	}
 	*reg = *p.reg
-	c = &Codec[T]{collection: collection, shadow: shadow, root: root, unbounded: p.unbounded}
+	ti := infoOf(t)
+	c = &Codec[T]{collection: collection, shadow: shadow, root: root, unbounded: p.unbounded,
+		cycles: ti.refs, anys: ti.iface, leaves: p.leaves}
 	c.bufs.New = func() any { return new(bytes.Buffer) }
 	return c, p.added, nil
+}
+
+// Check reports what New would refuse for any registry: unsupported field
+// types (chan, func, ...), bad tags, stored-name clashes. Collection
+// declarations call it so that such a type fails where it is declared, not
+// at Open. Errors wrap ErrInvalid.
+func Check[T any](collection string) error {
+	_, _, err := New[T](collection, NewRegistry(nil))
+	return err
 }
 
 // Append appends the encoding of *v to dst and returns the extended slice.
@@ -179,6 +196,12 @@ func (c *Codec[T]) Append(dst []byte, v *T) (out []byte, err error) {
 			out, err = dst, invalidf("collection %q: cannot encode: %v", c.collection, r)
 		}
 	}()
+	if c.cycles {
+		w := cycleWalk{leaves: c.leaves}
+		if err := w.walk(reflect.ValueOf(v).Elem(), true); err != nil {
+			return dst, invalidf("collection %q: type %s: %v", c.collection, c.shadowName(), err)
+		}
+	}
 	buf := c.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer c.bufs.Put(buf)
@@ -211,6 +234,9 @@ func (c *Codec[T]) Decode(data []byte, v *T) (err error) {
 	}()
 	err = decMode.Unmarshal(data, reflect.NewAt(c.shadow, unsafe.Pointer(v)).Interface())
 	if err == nil {
+		if c.anys {
+			fixAny(reflect.ValueOf(v).Elem(), true, c.leaves)
+		}
 		return nil
 	}
 	return c.explain(data, err)

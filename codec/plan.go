@@ -60,6 +60,8 @@ type planner struct {
 	unbounded bool
 	memo      map[memoKey]*structPlan
 	recursive map[reflect.Type]bool
+	// leaves are the recursive types stored by fxamacker's default rules.
+	leaves map[reflect.Type]bool
 }
 
 var spaceSeq atomic.Uint64
@@ -159,7 +161,12 @@ func checkSupported(t reflect.Type, seen map[reflect.Type]bool) error {
 				return fmt.Errorf("field %s: %w", f.Name, err)
 			}
 		}
-	case reflect.Slice, reflect.Array, reflect.Pointer:
+	case reflect.Pointer:
+		if pointerLoop(t) {
+			return errPointerLoop(t)
+		}
+		return checkSupported(t.Elem(), seen)
+	case reflect.Slice, reflect.Array:
 		return checkSupported(t.Elem(), seen)
 	case reflect.Map:
 		if err := checkSupported(t.Key(), seen); err != nil {
@@ -189,14 +196,23 @@ func (p *planner) typ(t reflect.Type, space string) (reflect.Type, *node, error)
 	case reflect.Interface:
 		p.unbounded = true
 		return t, leaf(t), nil
-	case reflect.Struct:
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Slice, reflect.Array, reflect.Pointer, reflect.Map:
 		if p.isRecursive(t) {
+			// A type that contains itself (type Tree struct{ Kids []Tree },
+			// type L []L) cannot be shadowed: reflect cannot build recursive
+			// types. fxamacker stores it with field names.
 			p.unbounded = true
 			if err := checkSupported(t, map[reflect.Type]bool{}); err != nil {
 				return nil, nil, err
 			}
+			p.leaves[t] = true
 			return t, leaf(t), nil
 		}
+	}
+	switch t.Kind() {
+	case reflect.Struct:
 		sp, err := p.structPlan(t, space)
 		if err != nil {
 			return nil, nil, err
