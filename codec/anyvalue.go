@@ -52,45 +52,44 @@ func normalize(x any) any {
 }
 
 // fixAny normalizes every empty interface value the decoder filled in v,
-// which is addressable. Fields are chosen as walk chooses them.
-func fixAny(v reflect.Value, shadow bool, leaves map[reflect.Type]bool) {
-	t := v.Type()
-	if !infoOf(t).iface {
+// which is addressable, visiting what walk visits.
+func fixAny(v reflect.Value, wp *walkPlan) {
+	if !wp.iface {
 		return
 	}
-	if shadow && leaves[t] {
-		shadow = false
-	}
-	switch t.Kind() {
+	switch v.Kind() {
 	case reflect.Interface:
-		if !v.IsNil() && t.NumMethod() == 0 && v.CanSet() {
+		if !v.IsNil() && v.NumMethod() == 0 && v.CanSet() {
 			v.Set(reflect.ValueOf(normalize(v.Elem().Interface())))
 		}
 	case reflect.Pointer:
 		if !v.IsNil() {
-			fixAny(v.Elem(), shadow, leaves)
+			fixAny(v.Elem(), wp.elem)
 		}
 	case reflect.Struct:
-		if t == typeCborTag {
-			fixAny(v.Field(1), false, leaves)
+		if wp.elem != nil { // cbor.Tag
+			fixAny(v.Field(1), wp.elem)
 			return
 		}
-		for _, i := range walkFields(t, shadow) {
-			fixAny(v.Field(i), shadow, leaves)
+		for _, f := range wp.fields {
+			fixAny(v.Field(f.index), f.plan)
 		}
 	case reflect.Slice, reflect.Array:
+		if !wp.elem.iface {
+			return
+		}
 		for i := 0; i < v.Len(); i++ {
-			fixAny(v.Index(i), shadow, leaves)
+			fixAny(v.Index(i), wp.elem)
 		}
 	case reflect.Map:
-		if v.IsNil() || !infoOf(t.Elem()).iface {
+		if v.IsNil() || !wp.elem.iface {
 			return
 		}
 		it := v.MapRange()
 		for it.Next() {
-			e := reflect.New(t.Elem()).Elem()
+			e := reflect.New(wp.t.Elem()).Elem()
 			e.Set(it.Value())
-			fixAny(e, shadow, leaves)
+			fixAny(e, wp.elem)
 			v.SetMapIndex(it.Key(), e)
 		}
 	}

@@ -133,11 +133,10 @@ type Codec[T any] struct {
 	shadow     reflect.Type
 	root       *node
 	unbounded  bool
-	// cycles: values can hold a reference cycle, walked before encoding.
-	cycles bool
-	// anys: values hold empty interfaces, normalized after decoding.
-	anys   bool
-	leaves map[reflect.Type]bool
+	// values plans how values are checked for reference cycles before
+	// encoding (values.refs) and how the values of empty interfaces are
+	// normalized after decoding (values.iface).
+	values *walkPlan
 	bufs   sync.Pool
 }
 
@@ -170,9 +169,8 @@ func New[T any](collection string, reg *Registry) (c *Codec[T], added []Entry, e
 		return nil, nil, invalidf("collection %q: shadow of %s has a different layout", collection, t)
 	}
 	*reg = *p.reg
-	ti := infoOf(t)
 	c = &Codec[T]{collection: collection, shadow: shadow, root: root, unbounded: p.unbounded,
-		cycles: ti.refs, anys: ti.iface, leaves: p.leaves}
+		values: buildPlan(t, true, p.leaves, map[planKey]*walkPlan{})}
 	c.bufs.New = func() any { return new(bytes.Buffer) }
 	return c, p.added, nil
 }
@@ -196,9 +194,9 @@ func (c *Codec[T]) Append(dst []byte, v *T) (out []byte, err error) {
 			out, err = dst, invalidf("collection %q: cannot encode: %v", c.collection, r)
 		}
 	}()
-	if c.cycles {
-		w := cycleWalk{leaves: c.leaves}
-		if err := w.walk(reflect.ValueOf(v).Elem(), true); err != nil {
+	if c.values.refs {
+		var w cycleWalk
+		if err := w.walk(reflect.ValueOf(v).Elem(), c.values); err != nil {
 			return dst, invalidf("collection %q: type %s: %v", c.collection, c.shadowName(), err)
 		}
 	}
@@ -234,8 +232,8 @@ func (c *Codec[T]) Decode(data []byte, v *T) (err error) {
 	}()
 	err = decMode.Unmarshal(data, reflect.NewAt(c.shadow, unsafe.Pointer(v)).Interface())
 	if err == nil {
-		if c.anys {
-			fixAny(reflect.ValueOf(v).Elem(), true, c.leaves)
+		if c.values.iface {
+			fixAny(reflect.ValueOf(v).Elem(), c.values)
 		}
 		return nil
 	}

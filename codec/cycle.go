@@ -25,9 +25,8 @@ type visitKey struct {
 }
 
 type cycleWalk struct {
-	leaves map[reflect.Type]bool // recursive types stored by default rules
-	depth  int
-	path   map[visitKey]struct{}
+	depth int
+	path  map[visitKey]struct{}
 }
 
 // cycleError unwinds the walk, collecting the path to the cycle (innermost
@@ -84,104 +83,170 @@ func (w *cycleWalk) leave(k visitKey) {
 	w.depth--
 }
 
-var fieldLists sync.Map // fieldsKey -> []int
+// walkPlan is how walk and fixAny visit values of one type, built once
+// so that the walk itself consults no cache: only fields and elements that
+// can hold a cycle (refs) or an empty interface (iface) are kept.
+type walkPlan struct {
+	t       reflect.Type
+	refs    bool
+	iface   bool
+	ptrLoop reflect.Type
+	elem    *walkPlan // pointer, slice, array, map value; cbor.Tag content
+	key     *walkPlan // map key
+	fields  []fieldWalk
+}
 
-type fieldsKey struct {
+type fieldWalk struct {
+	index int
+	name  string
+	plan  *walkPlan
+}
+
+type planKey struct {
 	t      reflect.Type
 	shadow bool
 }
 
-// walkFields lists the fields of struct t that can hold a cycle and that
-// the encoder visits.
-func walkFields(t reflect.Type, shadow bool) []int {
-	k := fieldsKey{t, shadow}
-	if fs, ok := fieldLists.Load(k); ok {
-		return fs.([]int)
+// defaultPlans holds plans under fxamacker's default rules, for the
+// dynamic types met in interfaces.
+var defaultPlans sync.Map // reflect.Type -> *walkPlan
+
+func defaultPlan(t reflect.Type) *walkPlan {
+	if wp, ok := defaultPlans.Load(t); ok {
+		return wp.(*walkPlan)
 	}
-	all := defaultFields(t)
-	if shadow {
-		all = shadowFields(t)
-	}
-	fs := []int{}
-	for _, i := range all {
-		if infoOf(t.Field(i).Type).refs {
-			fs = append(fs, i)
-		}
-	}
-	fieldLists.Store(k, fs)
-	return fs
+	wp := buildPlan(t, false, nil, map[planKey]*walkPlan{})
+	defaultPlans.Store(t, wp)
+	return wp
 }
 
-// walk visits v as the encoder will: with shadow set, structs are
-// encoded by their shadow types; below an interface or a recursive type,
-// by fxamacker's default rules.
-func (w *cycleWalk) walk(v reflect.Value, shadow bool) error {
-	t := v.Type()
-	if !infoOf(t).refs {
-		return nil
-	}
-	if shadow && w.leaves[t] {
+// buildPlan plans t; with shadow set, structs are encoded by their shadow
+// types, except the recursive types in leaves, which (like everything in
+// an interface) follow fxamacker's default rules.
+func buildPlan(t reflect.Type, shadow bool, leaves map[reflect.Type]bool, memo map[planKey]*walkPlan) *walkPlan {
+	if shadow && leaves[t] {
 		shadow = false
 	}
+	k := planKey{t, shadow}
+	if wp := memo[k]; wp != nil {
+		return wp
+	}
+	ti := infoOf(t)
+	wp := &walkPlan{t: t, refs: ti.refs, iface: ti.iface, ptrLoop: ti.ptrLoop}
+	memo[k] = wp
+	if !wp.refs {
+		return wp
+	}
 	switch t.Kind() {
+	case reflect.Struct:
+		if t == typeCborTag {
+			wp.elem = buildPlan(t.Field(1).Type, false, leaves, memo)
+			break
+		}
+		all := defaultFields(t)
+		if shadow {
+			all = shadowFields(t)
+		}
+		for _, i := range all {
+			if fp := buildPlan(t.Field(i).Type, shadow, leaves, memo); fp.refs {
+				wp.fields = append(wp.fields, fieldWalk{index: i, name: t.Field(i).Name, plan: fp})
+			}
+		}
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		wp.elem = buildPlan(t.Elem(), shadow, leaves, memo)
+	case reflect.Map:
+		wp.key = buildPlan(t.Key(), false, leaves, memo) // keys are never shadowed
+		wp.elem = buildPlan(t.Elem(), shadow, leaves, memo)
+	}
+	return wp
+}
+
+var (
+	typeMapStringAny = reflect.TypeOf(map[string]any(nil))
+	typeSliceAny     = reflect.TypeOf([]any(nil))
+)
+
+// walkAny walks the value held in an interface.
+func (w *cycleWalk) walkAny(e any) error {
+	if e == nil {
+		return nil
+	}
+	ep := defaultPlan(reflect.TypeOf(e))
+	if ep.ptrLoop != nil {
+		return &cycleError{typ: ep.ptrLoop, loop: true}
+	}
+	return w.walk(reflect.ValueOf(e), ep)
+}
+
+// walk visits v as the encoder will.
+func (w *cycleWalk) walk(v reflect.Value, wp *walkPlan) error {
+	if !wp.refs {
+		return nil
+	}
+	switch v.Kind() {
 	case reflect.Interface:
 		if v.IsNil() {
 			return nil
 		}
-		e := v.Elem()
-		if pl := infoOf(e.Type()).ptrLoop; pl != nil {
-			return &cycleError{typ: pl, loop: true}
-		}
-		return w.walk(e, false)
+		return w.walkAny(v.Interface())
 	case reflect.Pointer:
 		if v.IsNil() {
 			return nil
 		}
-		k := visitKey{ptr: v.UnsafePointer(), typ: t}
+		k := visitKey{ptr: v.UnsafePointer(), typ: wp.t}
 		if err := w.enter(k); err != nil {
 			return err
 		}
-		err := w.walk(v.Elem(), shadow)
+		err := w.walk(v.Elem(), wp.elem)
 		w.leave(k)
 		return err
 	case reflect.Struct:
-		if t == typeCborTag {
-			return w.walk(v.Field(1), false)
+		if wp.elem != nil { // cbor.Tag
+			return w.walk(v.Field(1), wp.elem)
 		}
-		for _, i := range walkFields(t, shadow) {
-			if err := w.walk(v.Field(i), shadow); err != nil {
-				return wrapCycle(err, t.Field(i).Name)
+		for _, f := range wp.fields {
+			if err := w.walk(v.Field(f.index), f.plan); err != nil {
+				return wrapCycle(err, f.name)
 			}
 		}
 	case reflect.Slice:
 		if v.IsNil() {
 			return nil
 		}
-		k := visitKey{ptr: v.UnsafePointer(), len: v.Len(), typ: t}
+		k := visitKey{ptr: v.UnsafePointer(), len: v.Len(), typ: wp.t}
 		if err := w.enter(k); err != nil {
 			return err
 		}
-		err := w.elems(v, shadow)
+		err := w.elems(v, wp.elem)
 		w.leave(k)
 		return err
 	case reflect.Array:
-		return w.elems(v, shadow)
+		return w.elems(v, wp.elem)
 	case reflect.Map:
 		if v.IsNil() {
 			return nil
 		}
-		k := visitKey{ptr: v.UnsafePointer(), typ: t}
+		k := visitKey{ptr: v.UnsafePointer(), typ: wp.t}
 		if err := w.enter(k); err != nil {
 			return err
 		}
 		defer w.leave(k)
+		if wp.t == typeMapStringAny {
+			// The usual content of an interface; ranging over it natively
+			// saves reflect's copy of every key and value.
+			for key, e := range v.Interface().(map[string]any) {
+				if err := w.walkAny(e); err != nil {
+					return wrapCycle(err, "["+strconv.Quote(key)+"]")
+				}
+			}
+			return nil
+		}
 		it := v.MapRange()
 		for it.Next() {
-			// Keys are never shadowed.
-			if err := w.walk(it.Key(), false); err != nil {
+			if err := w.walk(it.Key(), wp.key); err != nil {
 				return wrapCycle(err, "["+keyText(it.Key())+"]")
 			}
-			if err := w.walk(it.Value(), shadow); err != nil {
+			if err := w.walk(it.Value(), wp.elem); err != nil {
 				return wrapCycle(err, "["+keyText(it.Key())+"]")
 			}
 		}
@@ -189,12 +254,20 @@ func (w *cycleWalk) walk(v reflect.Value, shadow bool) error {
 	return nil
 }
 
-func (w *cycleWalk) elems(v reflect.Value, shadow bool) error {
-	if !infoOf(v.Type().Elem()).refs {
+func (w *cycleWalk) elems(v reflect.Value, ep *walkPlan) error {
+	if !ep.refs {
+		return nil
+	}
+	if v.Type() == typeSliceAny {
+		for i, e := range v.Interface().([]any) {
+			if err := w.walkAny(e); err != nil {
+				return wrapCycle(err, "["+strconv.Itoa(i)+"]")
+			}
+		}
 		return nil
 	}
 	for i := 0; i < v.Len(); i++ {
-		if err := w.walk(v.Index(i), shadow); err != nil {
+		if err := w.walk(v.Index(i), ep); err != nil {
 			return wrapCycle(err, "["+strconv.Itoa(i)+"]")
 		}
 	}
