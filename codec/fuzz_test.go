@@ -1,6 +1,7 @@
 package codec_test
 
 import (
+	"errors"
 	"math"
 	"reflect"
 	"testing"
@@ -19,6 +20,8 @@ type fuzzShape struct {
 	G  []byte
 	H  any
 	Tr *Tree
+	L  RL
+	M  RM
 }
 
 func FuzzDecode(f *testing.F) {
@@ -31,13 +34,15 @@ func FuzzDecode(f *testing.F) {
 	b, _ = cf.Append(nil, &fuzzShape{A: -3, B: "x", C: []Step{{"a", true}}, D: map[string]*Step{"k": nil}, E: time.Unix(1, 2), H: []any{1.5}})
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The documented contract: corrupt input is ErrSchema, never a panic.
 		var r Rich
-		_ = cr.Decode(data, &r)
+		schemaOnly(t, "Rich", cr.Decode(data, &r))
 		var s fuzzShape
-		_ = cf.Decode(data, &s)
+		schemaOnly(t, "fuzzShape", cf.Decode(data, &s))
 		var ty Typical
-		_ = ct.Decode(data, &ty)
-		_, _ = codec.Describe(data, codec.NewRegistry(nil))
+		schemaOnly(t, "Typical", ct.Decode(data, &ty))
+		_, err := codec.Describe(data, codec.NewRegistry(nil))
+		schemaOnly(t, "Describe", err)
 	})
 }
 
@@ -49,7 +54,13 @@ func FuzzRoundTrip(f *testing.F) {
 		if tm.Year() < 0 || tm.Year() > 9999 {
 			tm = time.Unix(0, nsec%1e9).In(time.UTC)
 		}
-		in := fuzzShape{A: int(a), B: s, C: []Step{{step, done}}, D: map[string]*Step{s: {step, !done}}, E: tm, F: fl, G: g}
+		h, wantH := fuzzAny(a, s, step, done, g)
+		in := fuzzShape{A: int(a), B: s, C: []Step{{step, done}}, D: map[string]*Step{s: {step, !done}}, E: tm, F: fl, G: g,
+			H: h, Tr: fuzzTree(a), L: RL{nil}, M: RM{s: nil}}
+		for i := int64(0); i < fuzzDepth(a); i++ {
+			in.L = RL{in.L, RL{}}
+			in.M = RM{step: in.M, s: RM{}}
+		}
 		b, err := c.Append(nil, &in)
 		if err != nil {
 			t.Fatal(err)
@@ -66,9 +77,49 @@ func FuzzRoundTrip(f *testing.F) {
 		if math.Float64bits(in.F) != math.Float64bits(out.F) && !(math.IsNaN(in.F) && math.IsNaN(out.F)) {
 			t.Fatalf("float %v -> %v", in.F, out.F)
 		}
-		in.E, out.E, in.F, out.F = time.Time{}, time.Time{}, 0, 0
+		if !reflect.DeepEqual(out.H, wantH) {
+			t.Fatalf("any %#v\ncame back %#v\n     want %#v", in.H, out.H, wantH)
+		}
+		in.E, out.E, in.F, out.F, in.H, out.H = time.Time{}, time.Time{}, 0, 0, nil, nil
 		if !reflect.DeepEqual(in, out) {
 			t.Fatalf("\n in %#v\nout %#v", in, out)
 		}
 	})
+}
+
+func schemaOnly(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil && !errors.Is(err, codec.ErrSchema) {
+		t.Fatalf("%s: %v, want ErrSchema", what, err)
+	}
+}
+
+func fuzzDepth(a int64) int64 { return int64(uint64(a) % 5) }
+
+// fuzzAny builds a value for an `any` field from the fuzzer's inputs, a few
+// levels deep, and what it decodes to by the documented rules.
+func fuzzAny(a int64, s, step string, done bool, g []byte) (in, want any) {
+	u := uint64(a)
+	var wantU any = u
+	if u <= math.MaxInt64 {
+		wantU = int64(u)
+	}
+	var wantG any
+	if g != nil {
+		wantG = g
+	}
+	in, want = a, a
+	for i := int64(0); i < fuzzDepth(a); i++ {
+		in = map[string]any{s: []any{in, step, done, u, g, i}, step: map[string]int{s: int(a)}}
+		want = map[string]any{s: []any{want, step, done, wantU, wantG, i}, step: map[string]any{s: a}}
+	}
+	return in, want
+}
+
+func fuzzTree(a int64) *Tree {
+	tr := &Tree{Val: int(a)}
+	for i := int64(0); i < fuzzDepth(a); i++ {
+		tr = &Tree{Val: int(i), Kids: []*Tree{tr, {Val: -int(i)}, nil}}
+	}
+	return tr
 }
