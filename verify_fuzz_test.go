@@ -118,25 +118,25 @@ func (z *fzStore) check(t *testing.T, shape int, blob []byte) {
 	}
 	set(blob)
 	defer set(z.valid[shape])
-	var loadErr error
+	// Each collection holds this one row, so Load, Scan and All must agree
+	// about it, and every error must be ErrSchema.
+	var errs [3]error
 	switch shape {
 	case 0:
-		id, _ := airnest.IDFromBytes[FzFlat](z.ids[0])
-		_, loadErr = z.flat.Load(bg, id)
-		_, _ = z.flat.Scan(bg)
+		errs = readEveryWay(z.flat, z.ids[0])
 	case 1:
-		id, _ := airnest.IDFromBytes[FzNested](z.ids[1])
-		_, loadErr = z.nested.Load(bg, id)
-		for _, err := range z.nested.All(bg) {
-			_ = err
-		}
+		errs = readEveryWay(z.nested, z.ids[1])
 	case 2:
-		id, _ := airnest.IDFromBytes[FzAny](z.ids[2])
-		_, loadErr = z.anys.Load(bg, id)
-		_, _ = z.anys.Scan(bg)
+		errs = readEveryWay(z.anys, z.ids[2])
 	}
-	if loadErr != nil && !errors.Is(loadErr, airnest.ErrSchema) {
-		t.Fatalf("Load of a corrupt blob: %v, want ErrSchema", loadErr)
+	loadErr := errs[0]
+	for i, op := range []string{"Load", "Scan", "All"} {
+		if errs[i] != nil && !errors.Is(errs[i], airnest.ErrSchema) {
+			t.Fatalf("%s of a corrupt blob: %v, want ErrSchema", op, errs[i])
+		}
+		if (errs[i] != nil) != (loadErr != nil) {
+			t.Fatalf("Load: %v, but %s: %v", loadErr, op, errs[i])
+		}
 	}
 	rep, err := z.s.Verify(bg)
 	if err != nil {
@@ -157,6 +157,28 @@ func (z *fzStore) check(t *testing.T, shape int, blob []byte) {
 	if _, err := z.bare.Verify(bg); err != nil {
 		t.Fatalf("Verify without Go types: %v", err)
 	}
+}
+
+// readEveryWay reads the row id of c by Load, Scan and All.
+func readEveryWay[T any](c *airnest.Coll[T], idb []byte) (errs [3]error) {
+	id, err := airnest.IDFromBytes[T](idb)
+	if err != nil {
+		panic(err)
+	}
+	_, errs[0] = c.Load(bg, id)
+	_, errs[1] = c.Scan(bg)
+	n := 0
+	for _, err := range c.All(bg) {
+		if err != nil {
+			errs[2] = err
+			break
+		}
+		n++
+	}
+	if errs[2] == nil && n != 1 {
+		errs[2] = fmt.Errorf("All yielded %d values, want 1", n)
+	}
+	return errs
 }
 
 // FuzzStoredBlob puts arbitrary bytes where a stored value belongs, in
