@@ -65,9 +65,14 @@
 //   - A write through the store (not through [Coll.In]) from inside a Tx
 //     closure or an Update function returns [ErrInvalid] instead of waiting
 //     for itself.
-//   - Recursive types (a struct that contains itself) are stored with field
-//     names rather than integer keys below the point of recursion, where
-//     renames and type-change errors do not reach.
+//   - Recursive types (a struct that contains itself, type L []L, type M
+//     map[string]M) are stored with field names rather than integer keys
+//     below the point of recursion, where `airnest:` tags and type-change
+//     errors do not reach. A value that refers back to itself fails Save
+//     with [ErrInvalid].
+//   - Values in `any` fields load as encoding/json users expect: int64,
+//     float64, string, []any, map[string]any (map[any]any when a map has
+//     other keys), []byte, time.Time; see the codec package.
 //   - Values that cannot be indexed (uint64 above 2^63-1, times outside the
 //     years 1678–2262) fail Save with [ErrInvalid] rather than being stored
 //     wrongly.

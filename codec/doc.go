@@ -43,18 +43,61 @@
 //	                                naming the field, the stored and the new
 //	                                type. A wrong value is never returned.
 //
+// # Supported types
+//
+// Fields may be booleans, integers, floats, strings, byte slices, structs,
+// slices, arrays, maps, pointers, interfaces, time.Time and types with their
+// own encoding. chan, func, unsafe.Pointer, uintptr and complex types, and a
+// pointer type that points to itself (type P *P), are refused by New (and
+// so when a collection is declared) with ErrInvalid naming the field path
+// and the type.
+//
+// # Values in interfaces
+//
+// A value held in an empty interface (any) decodes to the types
+// encoding/json users expect, whatever Go type it was saved from:
+//
+//	stored                          decodes to
+//	integer                         int64 (uint64 only above math.MaxInt64,
+//	                                *big.Int below math.MinInt64)
+//	float (any width)               float64
+//	string                          string
+//	byte slice                      []byte
+//	bool                            bool
+//	nil                             nil
+//	array, slice                    []any
+//	map with only string keys       map[string]any (also a struct's fields)
+//	map with other keys             map[any]any (encoding/json rejects it)
+//	time (tag 0 or 1)               time.Time (instant and offset)
+//	big integer (tag 2 or 3)        *big.Int
+//	other tag                       cbor.Tag
+//
+// The same holds for interfaces nested in slices, maps, pointers and
+// recursive types. Keys of a typed map with interface keys (map[any]T) are
+// left as fxamacker decodes them.
+//
 // # Limits
 //
 // Nil and empty slices and maps stay distinct (nil is left out, empty is
-// stored). Values held in interface fields decode to fxamacker's default
-// types (uint64/int64, float64, string, []byte, []any, map[any]any,
-// time.Time). A struct type that contains itself (through pointers, slices
-// or maps) cannot be given integer keys; it is stored with fxamacker's
-// default rules (string field names, times without the exactness checks
-// above), so renames and type changes inside it are not protected. For
-// values whose nesting depth is not bounded by their type (interface fields,
-// recursive types, cbor.RawMessage) the encoding is checked against the
-// decoder's limits before it is returned, so that what Append accepts
+// stored). A type that contains itself (a struct such as
+// Tree{Kids []*Tree}, or a slice or map type such as type L []L or type M
+// map[string]M, also through pointers, arrays and other such types) cannot
+// be given integer keys; it is stored with fxamacker's default rules (string
+// field names, times without the exactness checks above, `airnest:` tags
+// not read: use `cbor:"-"` to leave a field out), so renames and type
+// changes inside it are not protected.
+//
+// A value that refers back to itself (n.Parent = &n, a map or slice that
+// holds itself through an interface) cannot be stored: Append returns
+// ErrInvalid naming the field path. Only types that can hold such a cycle
+// (they reach an interface or contain themselves) are checked, by walking
+// the value before encoding; as in encoding/json the walk starts tracking
+// references only past 1000 levels, so ordinary values cost a walk and no
+// allocation, and values of other types cost nothing.
+//
+// For values whose nesting depth is not bounded by their type (interface
+// fields, recursive types, cbor.RawMessage) the encoding is checked against
+// the decoder's limits before it is returned, so that what Append accepts
 // Decode reads back. The decoder allows the maximum fxamacker permits:
 // 65535 nesting levels, 2^31-1 array elements and map pairs (lengths are
 // checked against the input size before anything is allocated).
