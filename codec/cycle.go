@@ -189,15 +189,18 @@ func (w *cycleWalk) walk(v reflect.Value, wp *walkPlan) error {
 			return nil
 		}
 		return w.walkAny(v.Interface())
-	case reflect.Pointer:
+	case reflect.Pointer, reflect.Slice, reflect.Map:
 		if v.IsNil() {
 			return nil
 		}
 		k := visitKey{ptr: v.UnsafePointer(), typ: wp.t}
+		if v.Kind() == reflect.Slice {
+			k.len = v.Len()
+		}
 		if err := w.enter(k); err != nil {
 			return err
 		}
-		err := w.walk(v.Elem(), wp.elem)
+		err := w.referenced(v, wp)
 		w.leave(k)
 		return err
 	case reflect.Struct:
@@ -209,46 +212,37 @@ func (w *cycleWalk) walk(v reflect.Value, wp *walkPlan) error {
 				return wrapCycle(err, f.name)
 			}
 		}
-	case reflect.Slice:
-		if v.IsNil() {
-			return nil
-		}
-		k := visitKey{ptr: v.UnsafePointer(), len: v.Len(), typ: wp.t}
-		if err := w.enter(k); err != nil {
-			return err
-		}
-		err := w.elems(v, wp.elem)
-		w.leave(k)
-		return err
 	case reflect.Array:
 		return w.elems(v, wp.elem)
-	case reflect.Map:
-		if v.IsNil() {
-			return nil
-		}
-		k := visitKey{ptr: v.UnsafePointer(), typ: wp.t}
-		if err := w.enter(k); err != nil {
-			return err
-		}
-		defer w.leave(k)
-		if wp.t == typeMapStringAny {
-			// The usual content of an interface; ranging over it natively
-			// saves reflect's copy of every key and value.
-			for key, e := range v.Interface().(map[string]any) {
-				if err := w.walkAny(e); err != nil {
-					return wrapCycle(err, "["+strconv.Quote(key)+"]")
-				}
+	}
+	return nil
+}
+
+// referenced walks what the non-nil pointer, slice or map v refers to.
+func (w *cycleWalk) referenced(v reflect.Value, wp *walkPlan) error {
+	switch v.Kind() {
+	case reflect.Pointer:
+		return w.walk(v.Elem(), wp.elem)
+	case reflect.Slice:
+		return w.elems(v, wp.elem)
+	}
+	if wp.t == typeMapStringAny {
+		// The usual content of an interface; ranging over it natively
+		// saves reflect's copy of every key and value.
+		for key, e := range v.Interface().(map[string]any) {
+			if err := w.walkAny(e); err != nil {
+				return wrapCycle(err, "["+strconv.Quote(key)+"]")
 			}
-			return nil
 		}
-		it := v.MapRange()
-		for it.Next() {
-			if err := w.walk(it.Key(), wp.key); err != nil {
-				return wrapCycle(err, "["+keyText(it.Key())+"]")
-			}
-			if err := w.walk(it.Value(), wp.elem); err != nil {
-				return wrapCycle(err, "["+keyText(it.Key())+"]")
-			}
+		return nil
+	}
+	it := v.MapRange()
+	for it.Next() {
+		if err := w.walk(it.Key(), wp.key); err != nil {
+			return wrapCycle(err, "["+keyText(it.Key())+"]")
+		}
+		if err := w.walk(it.Value(), wp.elem); err != nil {
+			return wrapCycle(err, "["+keyText(it.Key())+"]")
 		}
 	}
 	return nil
