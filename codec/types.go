@@ -29,8 +29,7 @@ func infoOf(t reflect.Type) *typeInfo {
 		return ti.(*typeInfo)
 	}
 	ti := &typeInfo{}
-	reach := reachable(t)
-	for _, u := range reach {
+	for _, u := range reachable(t) {
 		switch {
 		case u.Kind() == reflect.Interface:
 			ti.refs = true
@@ -40,12 +39,40 @@ func infoOf(t reflect.Type) *typeInfo {
 		case u.Kind() == reflect.Pointer && pointerLoop(u) && ti.ptrLoop == nil:
 			ti.ptrLoop = u
 		}
-		if !ti.refs && reaches(u, u) {
-			ti.refs = true
-		}
+	}
+	if !ti.refs {
+		ti.refs = hasCycle(t)
 	}
 	typeInfos.Store(t, ti)
 	return ti
+}
+
+// hasCycle reports whether some type reachable from t reaches itself: a
+// depth-first search that meets a type still on its stack.
+func hasCycle(t reflect.Type) bool {
+	const (
+		onStack = 1
+		done    = 2
+	)
+	state := map[reflect.Type]int{}
+	var visit func(u reflect.Type) bool
+	visit = func(u reflect.Type) bool {
+		switch state[u] {
+		case onStack:
+			return true
+		case done:
+			return false
+		}
+		state[u] = onStack
+		for _, e := range edges(u) {
+			if visit(e) {
+				return true
+			}
+		}
+		state[u] = done
+		return false
+	}
+	return visit(t)
 }
 
 // edges returns the types a value of t directly holds that fxamacker
@@ -117,24 +144,6 @@ func reachable(t reflect.Type) []reflect.Type {
 		}
 	}
 	return out
-}
-
-// reaches reports whether to is reachable from a child of from.
-func reaches(from, to reflect.Type) bool {
-	seen := map[reflect.Type]bool{}
-	stack := edges(from)
-	for len(stack) > 0 {
-		u := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if u == to {
-			return true
-		}
-		if !seen[u] {
-			seen[u] = true
-			stack = append(stack, edges(u)...)
-		}
-	}
-	return false
 }
 
 // pointerLoop reports whether following Elem from pointer type t meets
