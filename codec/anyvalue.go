@@ -85,6 +85,13 @@ func fixAny(v reflect.Value, wp *walkPlan) {
 		if v.IsNil() || !wp.elem.iface {
 			return
 		}
+		if wp.t == typeMapStringAny {
+			m := v.Interface().(map[string]any)
+			for k, e := range m {
+				m[k] = normalize(e)
+			}
+			return
+		}
 		it := v.MapRange()
 		for it.Next() {
 			e := reflect.New(wp.t.Elem()).Elem()

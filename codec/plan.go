@@ -98,6 +98,16 @@ func ownCodec(t reflect.Type) bool {
 // TypeName returns the name recorded in the registry for a field's Go type.
 func TypeName(t reflect.Type) string { return t.String() }
 
+// pathError names the field (by its dotted stored-name path) whose type
+// cannot be planned.
+type pathError struct {
+	path string
+	err  error
+}
+
+func (e *pathError) Error() string { return "field " + e.path + ": " + e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
+
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
 }
@@ -311,7 +321,10 @@ func (p *planner) structPlan(t reflect.Type, space string) (*structPlan, error) 
 		}
 		st, sn, err := p.typ(f.Type, child)
 		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", child, err)
+			if _, named := err.(*pathError); named {
+				return nil, err // a nested field already gave its full path
+			}
+			return nil, &pathError{path: child, err: err}
 		}
 		pf.shadow, pf.node = st, sn
 	}
