@@ -80,11 +80,37 @@ func openSnapshot(ctx context.Context, path string) (*sqlite.Conn, []*collection
 		return nil, nil, err
 	}
 	cs, err := readCollections(conn)
+	var ms []exportMigration
+	if err == nil {
+		ms, err = readMigrations(conn)
+	}
+	if err == nil {
+		if err = checkNames(cs, ms); err != nil {
+			err = badNames(path, err)
+		}
+	}
 	if err != nil {
 		closeSnapshot(conn)
 		return nil, nil, err
 	}
 	return conn, cs, nil
+}
+
+// badNames reports a name in the file that no program could have declared.
+func badNames(path string, err error) error {
+	return fmt.Errorf("%w: %s: %w (edited by hand or damaged: no program can declare that name)", airnest.ErrSchema, path, err)
+}
+
+// checkFile fails unless path is an airnest file whose bookkeeping holds
+// only valid names: the commands that hand the file to the library check
+// it first, so that no name read from it reaches a message unchecked.
+func checkFile(ctx context.Context, path string) error {
+	conn, _, err := openSnapshot(ctx, path)
+	if err != nil {
+		return err
+	}
+	closeSnapshot(conn)
+	return nil
 }
 
 func closeSnapshot(conn *sqlite.Conn) {
@@ -95,11 +121,9 @@ func closeSnapshot(conn *sqlite.Conn) {
 // openStore opens an existing airnest file as a Store with no collections
 // declared, for the operations the library offers (stats, backup, vacuum).
 func openStore(ctx context.Context, path string) (*airnest.Store, error) {
-	c, err := openReader(ctx, path)
-	if err != nil {
+	if err := checkFile(ctx, path); err != nil {
 		return nil, err
 	}
-	c.Close()
 	return airnest.Open(ctx, path, &airnest.Options{Readers: 2})
 }
 

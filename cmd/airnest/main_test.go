@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +59,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // writer saves jobs into path until path+".stop" exists (at most 30 s),
@@ -145,15 +150,30 @@ type result struct {
 	stdout, stderr string
 }
 
+// built is the command, built once for all the tests of a run.
+var built struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
 // airnestBin builds the command once per test run.
-func airnestBin(t *testing.T) string {
+func airnestBin(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "airnest")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "airnest-bin-"); built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "airnest")
+		out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.path
 }
 
 func run(t *testing.T, bin string, args ...string) result {
@@ -359,25 +379,32 @@ func TestCommand(t *testing.T) {
 		want(t, bin, 1, []string{"already exists"}, "import", restored, ex1)
 		want(t, bin, 1, []string{"not empty"}, "export", db, ex1)
 
-		// A damaged line: nothing of that collection is imported.
+		// A damaged line late in a file, or in the last collection after
+		// the first was imported: nothing is left at the destination, not
+		// even a temporary file beside it.
 		bad := filepath.Join(dir, "bad")
 		os.MkdirAll(bad, 0o755)
-		for _, name := range []string{"_meta.json", "User.ndjson"} {
-			b, _ := os.ReadFile(filepath.Join(ex1, name))
-			os.WriteFile(filepath.Join(bad, name), b, 0o644)
-		}
 		b, _ := os.ReadFile(filepath.Join(ex1, "Job.ndjson"))
-		lines := strings.SplitAfter(string(b), "\n")
-		lines[41] = strings.Replace(lines[41], `"cbor":"`, `"cbor":"AAAA`, 1)
-		os.WriteFile(filepath.Join(bad, "Job.ndjson"), []byte(strings.Join(lines, "")), 0o644)
-		partial := filepath.Join(dir, "partial.db")
-		want(t, bin, 1, []string{"Job.ndjson:42", "nothing of it was imported"}, "import", partial, bad)
-		r := want(t, bin, 0, nil, "ls", "--json", partial)
-		if strings.Contains(r.stdout, `"Job"`) {
-			t.Fatalf("a failed collection was partly imported:\n%s", r.stdout)
+		for _, damage := range []struct{ file, want string }{{"Job.ndjson", "Job.ndjson:300"}, {"User.ndjson", "User.ndjson:2"}} {
+			for _, name := range []string{"_meta.json", "Job.ndjson", "User.ndjson"} {
+				b, _ := os.ReadFile(filepath.Join(ex1, name))
+				if name == damage.file {
+					lines := strings.SplitAfter(string(b), "\n")
+					n := len(lines) - 2 // the last line; the element after it is ""
+					lines[n] = strings.Replace(lines[n], `"cbor":"`, `"cbor":"AAAA`, 1)
+					b = []byte(strings.Join(lines, ""))
+				}
+				os.WriteFile(filepath.Join(bad, name), b, 0o644)
+			}
+			partial := filepath.Join(dir, "partial", "partial.db")
+			os.MkdirAll(filepath.Dir(partial), 0o755)
+			want(t, bin, 1, []string{damage.want, "nothing was imported"}, "import", partial, bad)
+			if left, _ := os.ReadDir(filepath.Dir(partial)); len(left) != 0 {
+				t.Fatalf("a failed import left %v", left)
+			}
 		}
 		// v edited without cbor is refused too.
-		lines = strings.SplitAfter(string(b), "\n")
+		lines := strings.SplitAfter(string(b), "\n")
 		lines[3] = strings.Replace(lines[3], `"Status":"`, `"Status":"x`, 1)
 		os.WriteFile(filepath.Join(bad, "Job.ndjson"), []byte(strings.Join(lines, "")), 0o644)
 		want(t, bin, 1, []string{"Job.ndjson:4", "v is not what cbor holds"}, "import", filepath.Join(dir, "partial2.db"), bad)

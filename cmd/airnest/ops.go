@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -91,6 +92,11 @@ that knows its Go types can check more with Store.Verify.`,
 // error (exit status 1).
 func (a *app) verify(ctx context.Context, path string, asJSON bool) error {
 	if err := mustExist(path); err != nil {
+		return err
+	}
+	// A name no program could have declared is refused before the report
+	// prints it; other problems are the report's to describe.
+	if err := checkFile(ctx, path); errors.Is(err, airnest.ErrSchema) {
 		return err
 	}
 	stop := a.spinner("verify " + path)

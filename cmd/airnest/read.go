@@ -115,15 +115,11 @@ Exits with status 1 when the collection or the value does not exist.`,
 			if err != nil {
 				return usagef("ID %q is not a UUID", args[2])
 			}
-			conn, err := openReader(cmd.Context(), args[0])
+			conn, cs, err := openSnapshot(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
-			cs, err := readCollections(conn)
-			if err != nil {
-				return err
-			}
+			defer closeSnapshot(conn)
 			c, err := findCollection(cs, args[1])
 			if err != nil {
 				return err

@@ -2,27 +2,17 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/gofrs/uuid/v5"
 	"github.com/spf13/cobra"
 
-	"github.com/airnest/airnest"
-	"github.com/airnest/airnest/codec"
-	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/sqlite"
 )
 
@@ -97,9 +87,21 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 		return err
 	}
 	defer closeSnapshot(conn)
+	migrations, err := readMigrations(conn)
+	if err != nil {
+		return err
+	}
 	if err := emptyDir(dir); err != nil {
 		return err
 	}
+	// Every file is created through root, which refuses a name that would
+	// lead outside dir (.., an absolute path, a symbolic link), on top of
+	// the checks the names passed in openSnapshot.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	var total int64 = -1
 	if a.showProgress() {
 		total = 0
@@ -108,7 +110,7 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 		}
 	}
 	bar := a.newProgress(total, "export", false)
-	meta := exportMeta{Format: exportFormat, Collections: []exportCollection{}}
+	meta := exportMeta{Format: exportFormat, Collections: []exportCollection{}, Migrations: migrations}
 	var summary []string
 	for _, c := range cs {
 		ec := exportCollection{
@@ -119,9 +121,9 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 		for _, e := range c.Keys {
 			ec.Keys = append(ec.Keys, exportKey(e))
 		}
-		f, err := os.OpenFile(filepath.Join(dir, ec.File), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := root.OpenFile(ec.File, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
-			return err
+			return fmt.Errorf("export %s: %w", c.Name, err)
 		}
 		w := bufio.NewWriterSize(f, 64<<10)
 		err = (&rowQuery{c: c, raw: true}).run(conn, func(l *line) error {
@@ -150,14 +152,14 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 		summary = append(summary, fmt.Sprintf("exported %s: %d values to %s", c.Name, ec.Rows, filepath.Join(dir, ec.File)))
 	}
 	bar.done()
-	if meta.Migrations, err = readMigrations(conn); err != nil {
-		return err
-	}
 	b, err := marshalJSON(meta, true)
 	if err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(dir, metaFile), b); err != nil {
+	if err := writeFileSync(root, metaFile, b); err != nil {
+		return err
+	}
+	if err := syncFile(dir); err != nil {
 		return err
 	}
 	for _, s := range summary {
@@ -200,55 +202,6 @@ func readMigrations(conn *sqlite.Conn) ([]exportMigration, error) {
 	return out, err
 }
 
-// importMigrations restores the bookkeeping of airnest.Migrate.
-func importMigrations(conn *sqlite.Conn, ms []exportMigration, imported map[string]bool) (err error) {
-	if len(ms) == 0 {
-		return nil
-	}
-	if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			conn.Rollback()
-		}
-	}()
-	if err := conn.Exec(sqlgen.Migrations); err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if !imported[m.Collection] {
-			return fmt.Errorf("migration %q: no collection %q", m.Name, m.Collection)
-		}
-		args := []any{m.Collection, m.Name, nil, nil, m.Done, m.Total, nil, nil}
-		for i, id := range []*string{m.Upto, m.Cursor} {
-			if id == nil {
-				continue
-			}
-			u, err := uuid.FromString(*id)
-			if err != nil {
-				return fmt.Errorf("migration %q: %q is not a UUID", m.Name, *id)
-			}
-			args[2+i] = u.Bytes()
-		}
-		for i, ts := range []*string{&m.Started, m.Finished} {
-			if ts == nil {
-				continue
-			}
-			t, err := time.Parse(time.RFC3339Nano, *ts)
-			if err != nil {
-				return fmt.Errorf("migration %q: %w", m.Name, err)
-			}
-			args[6+i] = t.UnixNano()
-		}
-		err := each(conn, "INSERT INTO _airnest_migrations (collection, name, upto, cursor, done, total, started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", args, nil)
-		if err != nil {
-			return fmt.Errorf("migration %q: %w", m.Name, err)
-		}
-	}
-	return conn.Exec("COMMIT")
-}
-
 func nanoTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 // emptyDir makes dir, or checks that it exists and is empty.
@@ -266,8 +219,9 @@ func emptyDir(dir string) error {
 	return nil
 }
 
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// writeFileSync creates name in root with b in it, synced.
+func writeFileSync(root *os.Root, name string, b []byte) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
@@ -276,351 +230,4 @@ func writeFileSync(path string, b []byte) error {
 		err = f.Sync()
 	}
 	return errors.Join(err, f.Close())
-}
-
-func (a *app) importCmd() *cobra.Command {
-	var noVerify bool
-	cmd := &cobra.Command{
-		Use:   "import FILE DIR",
-		Short: "Create a new airnest file from a directory written by export",
-		Long: `Create FILE, which must not exist, from DIR as written by 'airnest export':
-tables, index columns, indexes, key registries and values. Each collection
-is imported in one transaction, after checking every line: the id is a
-UUID, cbor is a well-formed CBOR map, v (when present) is what cbor
-describes, the index columns are the declared ones with values of their
-SQL type, and the number of lines is the row count in _meta.json. A
-collection that fails a check is not imported at all; the command stops
-there with status 1, naming the file and line.
-
-Then the new file is checked as 'airnest verify' does (skip with
---no-verify).`,
-		Example: "  airnest import restored.db ./app-export",
-		Args:    exactArgs("FILE", "DIR"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.importDir(cmd.Context(), args[0], args[1], !noVerify)
-		},
-	}
-	cmd.Flags().BoolVar(&noVerify, "no-verify", false, "do not check the new file after importing")
-	return cmd
-}
-
-func (a *app) importDir(ctx context.Context, path, dir string, verify bool) error {
-	b, err := os.ReadFile(filepath.Join(dir, metaFile))
-	if err != nil {
-		return fmt.Errorf("%w (is %s a directory written by airnest export?)", err, dir)
-	}
-	var meta exportMeta
-	if err := json.Unmarshal(b, &meta); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(dir, metaFile), err)
-	}
-	if meta.Format != exportFormat {
-		return fmt.Errorf("%s: format %q, want %q", filepath.Join(dir, metaFile), meta.Format, exportFormat)
-	}
-	for _, p := range []string{path, path + "-wal", path + "-journal"} {
-		if _, err := os.Lstat(p); err == nil {
-			return fmt.Errorf("%s already exists: import creates a new file", p)
-		}
-	}
-	conn, err := sqlite.Open(ctx, fileConfig(path), false)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	defer conn.Close()
-	if ctx.Done() != nil {
-		conn.SetInterrupt(ctx)
-	}
-	if err := conn.Exec(sqlgen.Meta); err != nil {
-		return err
-	}
-	var total int64
-	for _, ec := range meta.Collections {
-		total += ec.Rows
-	}
-	bar := a.newProgress(total, "import", false)
-	var summary []string
-	imported := map[string]bool{}
-	for _, ec := range meta.Collections {
-		n, err := importCollection(conn, dir, ec, bar)
-		if err != nil {
-			bar.done()
-			return fmt.Errorf("import %s: %w (nothing of it was imported)", ec.Name, err)
-		}
-		imported[ec.Name] = true
-		summary = append(summary, fmt.Sprintf("imported %s: %d values", ec.Name, n))
-	}
-	bar.done()
-	if err := importMigrations(conn, meta.Migrations, imported); err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	if len(meta.Migrations) > 0 {
-		summary = append(summary, fmt.Sprintf("imported the state of %d migrations", len(meta.Migrations)))
-	}
-	if err := conn.Close(); err != nil {
-		return err
-	}
-	for _, s := range summary {
-		fmt.Fprintln(a.stdout, s)
-	}
-	if !verify {
-		return nil
-	}
-	rep, err := airnest.VerifyFile(ctx, path)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "verify %s: %s", path, rep)
-	if !rep.OK() {
-		return errors.New("the imported file failed verify")
-	}
-	return nil
-}
-
-// importCollection creates one collection and loads its rows in one
-// transaction; any error rolls all of it back.
-func importCollection(conn *sqlite.Conn, dir string, ec exportCollection, bar *progress) (n int64, err error) {
-	c := &collection{Name: ec.Name, GoType: ec.GoType, Schema: ec.Schema}
-	for _, k := range ec.Keys {
-		c.Keys = append(c.Keys, codec.Entry(k))
-	}
-	if err := sqlgen.ValidName(c.Name); err != nil {
-		return 0, err
-	}
-	if ec.File != c.Name+".ndjson" {
-		return 0, fmt.Errorf("file %q: want %q", ec.File, c.Name+".ndjson")
-	}
-	created, err := time.Parse(time.RFC3339Nano, ec.Created)
-	if err != nil {
-		return 0, fmt.Errorf("created: %w", err)
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, ec.Schema); err != nil {
-		return 0, fmt.Errorf("schema: %w", err)
-	}
-	c.Schema = compact.Bytes()
-	if err := c.prepare(); err != nil {
-		return 0, err
-	}
-	for _, col := range c.schema.Columns {
-		if err := sqlgen.ValidName(col.Name); err != nil {
-			return 0, fmt.Errorf("index column: %w", err)
-		}
-		if l := strings.ToLower(col.Name); l == sqlgen.IDColumn || l == sqlgen.BlobColumn {
-			return 0, fmt.Errorf("index column %q: the names id and v are airnest's own", col.Name)
-		}
-		switch col.Type {
-		case "INTEGER", "REAL", "TEXT", "BLOB":
-		default:
-			return 0, fmt.Errorf("index column %q: type %q, want INTEGER, REAL, TEXT or BLOB", col.Name, col.Type)
-		}
-	}
-	for _, comp := range c.schema.Composites {
-		for _, name := range comp.Columns {
-			if _, ok := c.column(name); !ok {
-				return 0, fmt.Errorf("composite index over %v: no column %q", comp.Columns, name)
-			}
-		}
-	}
-
-	f, err := os.Open(filepath.Join(dir, ec.File))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-
-	if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			conn.Rollback()
-		}
-	}()
-	t := sqlgen.Table{Name: c.Name, Columns: c.schema.Columns, Composites: c.schema.Composites}
-	ddl := []string{t.CreateTable()}
-	for _, col := range t.Columns {
-		if col.Indexed {
-			ddl = append(ddl, t.CreateIndex(col))
-		}
-	}
-	for _, comp := range t.Composites {
-		ddl = append(ddl, t.CreateComposite(comp))
-	}
-	for _, s := range ddl {
-		if err := conn.Exec(s); err != nil {
-			return 0, err
-		}
-	}
-	err = each(conn, "INSERT INTO _airnest_collections (name, go_type, columns, created) VALUES (?, ?, ?, ?)",
-		[]any{c.Name, c.GoType, string(c.Schema), created.UnixNano()}, nil)
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range c.Keys {
-		err := each(conn, "INSERT INTO _airnest_keys (collection, space, name, key, type) VALUES (?, ?, ?, ?, ?)",
-			[]any{c.Name, e.Space, e.Name, int64(e.Key), e.Type}, nil)
-		if err != nil {
-			return 0, fmt.Errorf("key %q.%q: %w", e.Space, e.Name, err)
-		}
-	}
-
-	ins, err := conn.PrepareOnce(insertSQL(t))
-	if err != nil {
-		return 0, err
-	}
-	defer ins.Close()
-	r := bufio.NewReaderSize(f, 64<<10)
-	for lineNo := 1; ; lineNo++ {
-		text, rerr := r.ReadBytes('\n')
-		if len(bytes.TrimSpace(text)) > 0 {
-			if err := importLine(ins, c, text); err != nil {
-				return 0, fmt.Errorf("%s:%d: %w", ec.File, lineNo, err)
-			}
-			n++
-			bar.add(1)
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return 0, rerr
-		}
-	}
-	if n != ec.Rows {
-		return 0, fmt.Errorf("%s has %d values, %s says %d", ec.File, n, metaFile, ec.Rows)
-	}
-	if err := conn.Exec("COMMIT"); err != nil {
-		return 0, err
-	}
-	return n, nil
-}
-
-// insertSQL inserts one row (parameters: id, v, the columns in order); a
-// repeated id fails instead of replacing the first.
-func insertSQL(t sqlgen.Table) string {
-	cols := []string{"id", "v"}
-	params := []string{"?", "?"}
-	for _, c := range t.Columns {
-		cols = append(cols, sqlgen.Quote(c.Name))
-		params = append(params, "?")
-	}
-	return fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", sqlgen.Quote(t.Name), strings.Join(cols, ", "), strings.Join(params, ", "))
-}
-
-// inLine is one export line as import reads it.
-type inLine struct {
-	ID      string                     `json:"id"`
-	V       json.RawMessage            `json:"v"`
-	Columns map[string]json.RawMessage `json:"columns"`
-	CBOR    *string                    `json:"cbor"`
-}
-
-// importLine checks one line and inserts it with ins (parameters: id, v,
-// then the index columns in order).
-func importLine(ins *sqlite.Stmt, c *collection, text []byte) error {
-	var l inLine
-	dec := json.NewDecoder(bytes.NewReader(text))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&l); err != nil {
-		return err
-	}
-	u, err := uuid.FromString(l.ID)
-	if err != nil {
-		return fmt.Errorf("id %q is not a UUID", l.ID)
-	}
-	if l.CBOR == nil {
-		return fmt.Errorf("id %s: no cbor: import needs the exact stored value (export with 'airnest export')", u)
-	}
-	blob, err := base64.StdEncoding.DecodeString(*l.CBOR)
-	if err != nil {
-		return fmt.Errorf("id %s: cbor: %w", u, err)
-	}
-	if len(blob) == 0 || blob[0]>>5 != 5 {
-		return fmt.Errorf("id %s: cbor is not a CBOR map", u)
-	}
-	v, err := c.describe(blob)
-	if err != nil {
-		return fmt.Errorf("id %s: cbor: %w", u, err)
-	}
-	if len(l.V) > 0 {
-		want, err := marshalJSON(v, false)
-		if err != nil {
-			return err
-		}
-		var got bytes.Buffer
-		if err := json.Compact(&got, l.V); err != nil {
-			return err
-		}
-		if !bytes.Equal(bytes.TrimSpace(want), got.Bytes()) {
-			return fmt.Errorf("id %s: v is not what cbor holds: edit cbor, not v (or drop v)", u)
-		}
-	}
-	for name := range l.Columns {
-		if col, ok := c.column(name); !ok || col.Name != name {
-			return fmt.Errorf("id %s: columns: %q is not an index column of %s", u, name, c.Name)
-		}
-	}
-	ins.ClearBindings()
-	ins.BindBlob(1, u.Bytes())
-	ins.BindBlob(2, blob)
-	for i, col := range c.schema.Columns {
-		val, err := columnValue(col, l.Columns[col.Name])
-		if err != nil {
-			return fmt.Errorf("id %s: column %s: %w", u, col.Name, err)
-		}
-		if err := sqlite.Bind(ins, i+3, val); err != nil {
-			return err
-		}
-	}
-	if err := ins.Exec(); err != nil {
-		return fmt.Errorf("id %s: %w", u, err)
-	}
-	return nil
-}
-
-// columnValue reads an index column's JSON value for a column of col's type.
-func columnValue(col sqlgen.Column, raw json.RawMessage) (any, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var s string
-	isString := json.Unmarshal(raw, &s) == nil
-	switch col.Type {
-	case "INTEGER":
-		i, err := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s is not an integer", raw)
-		}
-		return i, nil
-	case "REAL":
-		if isString {
-			switch s {
-			case "+Inf":
-				return math.Inf(1), nil
-			case "-Inf":
-				return math.Inf(-1), nil
-			}
-			return nil, fmt.Errorf("%s is not a number", raw)
-		}
-		f, err := strconv.ParseFloat(string(raw), 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s is not a number", raw)
-		}
-		return f, nil
-	case "BLOB":
-		if !isString {
-			return nil, fmt.Errorf("%s is not a base64 string", raw)
-		}
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return nil, err
-		}
-		if b == nil {
-			b = []byte{}
-		}
-		return b, nil
-	}
-	if !isString {
-		return nil, fmt.Errorf("%s is not a string", raw)
-	}
-	return s, nil
 }

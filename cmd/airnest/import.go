@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofrs/uuid/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/airnest/airnest"
+	"github.com/airnest/airnest/codec"
+	"github.com/airnest/airnest/internal/sqlgen"
+	"github.com/airnest/airnest/internal/sqlite"
+)
+
+// importMigrations restores the bookkeeping of airnest.Migrate.
+func importMigrations(conn *sqlite.Conn, ms []exportMigration, imported map[string]bool) (err error) {
+	if len(ms) == 0 {
+		return nil
+	}
+	if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			conn.Rollback()
+		}
+	}()
+	if err := conn.Exec(sqlgen.Migrations); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if !imported[m.Collection] {
+			return fmt.Errorf("migration %q: no collection %q", m.Name, m.Collection)
+		}
+		args := []any{m.Collection, m.Name, nil, nil, m.Done, m.Total, nil, nil}
+		for i, id := range []*string{m.Upto, m.Cursor} {
+			if id == nil {
+				continue
+			}
+			u, err := uuid.FromString(*id)
+			if err != nil {
+				return fmt.Errorf("migration %q: %q is not a UUID", m.Name, *id)
+			}
+			args[2+i] = u.Bytes()
+		}
+		for i, ts := range []*string{&m.Started, m.Finished} {
+			if ts == nil {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339Nano, *ts)
+			if err != nil {
+				return fmt.Errorf("migration %q: %w", m.Name, err)
+			}
+			args[6+i] = t.UnixNano()
+		}
+		err := each(conn, "INSERT INTO _airnest_migrations (collection, name, upto, cursor, done, total, started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", args, nil)
+		if err != nil {
+			return fmt.Errorf("migration %q: %w", m.Name, err)
+		}
+	}
+	return conn.Exec("COMMIT")
+}
+
+func (a *app) importCmd() *cobra.Command {
+	var noVerify bool
+	cmd := &cobra.Command{
+		Use:   "import FILE DIR",
+		Short: "Create a new airnest file from a directory written by export",
+		Long: `Create FILE, which must not exist, from DIR as written by 'airnest export':
+tables, index columns, indexes, key registries and values, after checking
+every name in _meta.json and every line: the id is a
+UUID, cbor is a well-formed CBOR map, v (when present) is what cbor
+describes, the index columns are the declared ones with values of their
+SQL type, and the number of lines is the row count in _meta.json. The
+command stops at the first line that fails a check, with status 1, naming
+the file and line.
+
+Then the new file is checked as 'airnest verify' does (skip with
+--no-verify). It is written to a temporary file beside FILE and renamed
+to FILE only when all of it was imported and verified: after a failure,
+an interrupt or a crash there is nothing at FILE.`,
+		Example: "  airnest import restored.db ./app-export",
+		Args:    exactArgs("FILE", "DIR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.importDir(cmd.Context(), args[0], args[1], !noVerify)
+		},
+	}
+	cmd.Flags().BoolVar(&noVerify, "no-verify", false, "do not check the new file after importing")
+	return cmd
+}
+
+func (a *app) importDir(ctx context.Context, path, dir string, verify bool) error {
+	// The export's files are read through root: a _meta.json naming a
+	// file outside dir is refused even before its names are checked.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("%w (is %s a directory written by airnest export?)", err, dir)
+	}
+	defer root.Close()
+	metaPath := filepath.Join(dir, metaFile)
+	b, err := root.ReadFile(metaFile)
+	if err != nil {
+		return fmt.Errorf("%w (is %s a directory written by airnest export?)", err, dir)
+	}
+	var meta exportMeta
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return fmt.Errorf("%s: %w", metaPath, err)
+	}
+	if meta.Format != exportFormat {
+		return fmt.Errorf("%s: format %q, want %q", metaPath, meta.Format, exportFormat)
+	}
+	if err := checkMeta(meta); err != nil {
+		return badNames(metaPath, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-journal"} {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s already exists: import creates a new file", p)
+		}
+	}
+	// Everything is written to a temporary file beside path and renamed
+	// into place once imported and verified: a failure or a crash never
+	// leaves a partial file at path.
+	tmp, err := newTemp(path)
+	if err != nil {
+		return err
+	}
+	published := false
+	defer func() {
+		if !published {
+			removeDB(tmp)
+		}
+	}()
+	summary, err := a.importInto(ctx, tmp, root, meta)
+	if err != nil {
+		return err
+	}
+	for _, s := range summary {
+		fmt.Fprintln(a.stdout, s)
+	}
+	if verify {
+		rep, err := airnest.VerifyFile(ctx, tmp)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "verify %s: %s", path, rep)
+		if !rep.OK() {
+			return fmt.Errorf("the imported file failed verify: %s not written", path)
+		}
+	}
+	if err := publish(tmp, path); err != nil {
+		return err
+	}
+	published = true
+	return nil
+}
+
+// importInto creates the file tmp from the export read through root and
+// leaves it self-contained (no -wal beside it), ready to be renamed.
+func (a *app) importInto(ctx context.Context, tmp string, root *os.Root, meta exportMeta) ([]string, error) {
+	conn, err := sqlite.Open(ctx, fileConfig(tmp), false)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tmp, err)
+	}
+	defer conn.Close()
+	if ctx.Done() != nil {
+		conn.SetInterrupt(ctx)
+	}
+	if err := conn.Exec(sqlgen.Meta); err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, ec := range meta.Collections {
+		total += ec.Rows
+	}
+	bar := a.newProgress(total, "import", false)
+	var summary []string
+	imported := map[string]bool{}
+	for _, ec := range meta.Collections {
+		n, err := importCollection(conn, root, ec, bar)
+		if err != nil {
+			bar.done()
+			return nil, fmt.Errorf("import %s: %w (nothing was imported)", ec.Name, err)
+		}
+		imported[ec.Name] = true
+		summary = append(summary, fmt.Sprintf("imported %s: %d values", ec.Name, n))
+	}
+	bar.done()
+	if err := importMigrations(conn, meta.Migrations, imported); err != nil {
+		return nil, fmt.Errorf("import: %w (nothing was imported)", err)
+	}
+	if len(meta.Migrations) > 0 {
+		summary = append(summary, fmt.Sprintf("imported the state of %d migrations", len(meta.Migrations)))
+	}
+	// Back to a rollback journal: the WAL is checkpointed into the file
+	// and removed, so the rename moves every value. airnest.Open turns
+	// WAL mode on again.
+	if err := conn.Exec("PRAGMA journal_mode=DELETE"); err != nil {
+		return nil, err
+	}
+	return summary, conn.Close()
+}
+
+// checkMeta checks every name in an export's _meta.json before any of
+// them becomes a path, an identifier or part of a message.
+func checkMeta(meta exportMeta) error {
+	cs := make([]*collection, 0, len(meta.Collections))
+	for _, ec := range meta.Collections {
+		c := &collection{Name: ec.Name, GoType: ec.GoType, Schema: ec.Schema}
+		for _, k := range ec.Keys {
+			c.Keys = append(c.Keys, codec.Entry(k))
+		}
+		// A schema that does not parse is reported by importCollection,
+		// with the collection's name checked first.
+		json.Unmarshal(ec.Schema, &c.schema)
+		cs = append(cs, c)
+	}
+	return checkNames(cs, meta.Migrations)
+}
+
+// importCollection creates one collection and loads its rows in one
+// transaction; any error rolls all of it back.
+func importCollection(conn *sqlite.Conn, root *os.Root, ec exportCollection, bar *progress) (n int64, err error) {
+	c := &collection{Name: ec.Name, GoType: ec.GoType, Schema: ec.Schema}
+	for _, k := range ec.Keys {
+		c.Keys = append(c.Keys, codec.Entry(k))
+	}
+	if ec.File != c.Name+".ndjson" {
+		return 0, fmt.Errorf("file %q: want %q", ec.File, c.Name+".ndjson")
+	}
+	created, err := time.Parse(time.RFC3339Nano, ec.Created)
+	if err != nil {
+		return 0, fmt.Errorf("created: %w", err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, ec.Schema); err != nil {
+		return 0, fmt.Errorf("schema: %w", err)
+	}
+	c.Schema = compact.Bytes()
+	if err := c.prepare(); err != nil {
+		return 0, err
+	}
+	if err := c.checkNames(); err != nil {
+		return 0, err
+	}
+
+	f, err := root.Open(ec.File)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+
+	if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			conn.Rollback()
+		}
+	}()
+	t := sqlgen.Table{Name: c.Name, Columns: c.schema.Columns, Composites: c.schema.Composites}
+	ddl := []string{t.CreateTable()}
+	for _, col := range t.Columns {
+		if col.Indexed {
+			ddl = append(ddl, t.CreateIndex(col))
+		}
+	}
+	for _, comp := range t.Composites {
+		ddl = append(ddl, t.CreateComposite(comp))
+	}
+	for _, s := range ddl {
+		if err := conn.Exec(s); err != nil {
+			return 0, err
+		}
+	}
+	err = each(conn, "INSERT INTO _airnest_collections (name, go_type, columns, created) VALUES (?, ?, ?, ?)",
+		[]any{c.Name, c.GoType, string(c.Schema), created.UnixNano()}, nil)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range c.Keys {
+		err := each(conn, "INSERT INTO _airnest_keys (collection, space, name, key, type) VALUES (?, ?, ?, ?, ?)",
+			[]any{c.Name, e.Space, e.Name, int64(e.Key), e.Type}, nil)
+		if err != nil {
+			return 0, fmt.Errorf("key %q.%q: %w", e.Space, e.Name, err)
+		}
+	}
+
+	ins, err := conn.PrepareOnce(insertSQL(t))
+	if err != nil {
+		return 0, err
+	}
+	defer ins.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	for lineNo := 1; ; lineNo++ {
+		text, rerr := r.ReadBytes('\n')
+		if len(bytes.TrimSpace(text)) > 0 {
+			if err := importLine(ins, c, text); err != nil {
+				return 0, fmt.Errorf("%s:%d: %w", ec.File, lineNo, err)
+			}
+			n++
+			bar.add(1)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return 0, rerr
+		}
+	}
+	if n != ec.Rows {
+		return 0, fmt.Errorf("%s has %d values, %s says %d", ec.File, n, metaFile, ec.Rows)
+	}
+	if err := conn.Exec("COMMIT"); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// insertSQL inserts one row (parameters: id, v, the columns in order); a
+// repeated id fails instead of replacing the first.
+func insertSQL(t sqlgen.Table) string {
+	cols := []string{"id", "v"}
+	params := []string{"?", "?"}
+	for _, c := range t.Columns {
+		cols = append(cols, sqlgen.Quote(c.Name))
+		params = append(params, "?")
+	}
+	return fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", sqlgen.Quote(t.Name), strings.Join(cols, ", "), strings.Join(params, ", "))
+}
+
+// inLine is one export line as import reads it.
+type inLine struct {
+	ID      string                     `json:"id"`
+	V       json.RawMessage            `json:"v"`
+	Columns map[string]json.RawMessage `json:"columns"`
+	CBOR    *string                    `json:"cbor"`
+}
+
+// importLine checks one line and inserts it with ins (parameters: id, v,
+// then the index columns in order).
+func importLine(ins *sqlite.Stmt, c *collection, text []byte) error {
+	var l inLine
+	dec := json.NewDecoder(bytes.NewReader(text))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return err
+	}
+	u, err := uuid.FromString(l.ID)
+	if err != nil {
+		return fmt.Errorf("id %q is not a UUID", l.ID)
+	}
+	if l.CBOR == nil {
+		return fmt.Errorf("id %s: no cbor: import needs the exact stored value (export with 'airnest export')", u)
+	}
+	blob, err := base64.StdEncoding.DecodeString(*l.CBOR)
+	if err != nil {
+		return fmt.Errorf("id %s: cbor: %w", u, err)
+	}
+	if len(blob) == 0 || blob[0]>>5 != 5 {
+		return fmt.Errorf("id %s: cbor is not a CBOR map", u)
+	}
+	v, err := c.describe(blob)
+	if err != nil {
+		return fmt.Errorf("id %s: cbor: %w", u, err)
+	}
+	if len(l.V) > 0 {
+		want, err := marshalJSON(v, false)
+		if err != nil {
+			return err
+		}
+		var got bytes.Buffer
+		if err := json.Compact(&got, l.V); err != nil {
+			return err
+		}
+		if !bytes.Equal(bytes.TrimSpace(want), got.Bytes()) {
+			return fmt.Errorf("id %s: v is not what cbor holds: edit cbor, not v (or drop v)", u)
+		}
+	}
+	for name := range l.Columns {
+		if col, ok := c.column(name); !ok || col.Name != name {
+			return fmt.Errorf("id %s: columns: %q is not an index column of %s", u, name, c.Name)
+		}
+	}
+	ins.ClearBindings()
+	ins.BindBlob(1, u.Bytes())
+	ins.BindBlob(2, blob)
+	for i, col := range c.schema.Columns {
+		val, err := columnValue(col, l.Columns[col.Name])
+		if err != nil {
+			return fmt.Errorf("id %s: column %s: %w", u, col.Name, err)
+		}
+		if err := sqlite.Bind(ins, i+3, val); err != nil {
+			return err
+		}
+	}
+	if err := ins.Exec(); err != nil {
+		return fmt.Errorf("id %s: %w", u, err)
+	}
+	return nil
+}
+
+// columnValue reads an index column's JSON value for a column of col's type.
+func columnValue(col sqlgen.Column, raw json.RawMessage) (any, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	isString := json.Unmarshal(raw, &s) == nil
+	switch col.Type {
+	case "INTEGER":
+		i, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not an integer", raw)
+		}
+		return i, nil
+	case "REAL":
+		if isString {
+			switch s {
+			case "+Inf":
+				return math.Inf(1), nil
+			case "-Inf":
+				return math.Inf(-1), nil
+			}
+			return nil, fmt.Errorf("%s is not a number", raw)
+		}
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a number", raw)
+		}
+		return f, nil
+	case "BLOB":
+		if !isString {
+			return nil, fmt.Errorf("%s is not a base64 string", raw)
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, err
+		}
+		if b == nil {
+			b = []byte{}
+		}
+		return b, nil
+	}
+	if !isString {
+		return nil, fmt.Errorf("%s is not a string", raw)
+	}
+	return s, nil
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/airnest/airnest/internal/sqlgen"
+)
+
+// Every name the command reads from a file (the bookkeeping tables, or an
+// export's _meta.json) is checked here before it becomes a path, an SQL
+// identifier or part of a message. A program declares collection and
+// column names through sqlgen.ValidName, so a name that fails it was put
+// there by hand or by damage; a hostile name such as ../../x must never
+// choose where a file is written.
+
+// maxText bounds the other names (stored field names, migration names).
+const maxText = 1024
+
+// maxShown is the longest name an error message quotes whole.
+const maxShown = 128
+
+// quoteName quotes a name for a message, %q so that control characters
+// cannot forge output, and only its start when it is long.
+func quoteName(s string) string {
+	if len(s) <= maxShown {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", s[:maxShown/2], len(s))
+}
+
+// checkTable checks a collection or index column name as the library
+// checks a declared one.
+func checkTable(what, name string) error {
+	if len(name) > maxShown {
+		return fmt.Errorf("%s name %s: at most 128 bytes", what, quoteName(name))
+	}
+	if err := sqlgen.ValidName(name); err != nil {
+		return fmt.Errorf("%s %w", what, err)
+	}
+	return nil
+}
+
+// checkText checks a name that is shown but never a path or an identifier:
+// valid UTF-8, no control characters, 1 to maxText bytes.
+func checkText(what, name string) error {
+	var why string
+	switch {
+	case name == "":
+		why = "empty"
+	case len(name) > maxText:
+		return fmt.Errorf("%s %s: at most %d bytes", what, quoteName(name), maxText)
+	case !utf8.ValidString(name):
+		why = "not valid UTF-8"
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		why = "holds a control character"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%s %q: %s", what, name, why)
+}
+
+// checkKey checks one key registry entry's space (the dotted path of
+// stored field names, "" for the root) and name. The codec refuses '.'
+// in a stored name, so neither may hold an empty part.
+func checkKey(collection, space, name string) error {
+	what := fmt.Sprintf("collection %s: stored field name", collection)
+	if strings.Contains(name, ".") {
+		return fmt.Errorf("%s %q: holds '.'", what, name)
+	}
+	if err := checkText(what, name); err != nil {
+		return err
+	}
+	if space == "" {
+		return nil
+	}
+	for _, part := range strings.Split(space, ".") {
+		if err := checkText(fmt.Sprintf("collection %s: field path %q: part", collection, space), part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// foldSet finds names that differ only in case: SQLite treats them as one
+// table or column, and a case-insensitive file system as one file.
+type foldSet map[string]string
+
+func (s foldSet) add(what, name string) error {
+	k := strings.ToLower(name)
+	if prev, ok := s[k]; ok {
+		return fmt.Errorf("%s %q and %q differ only in case: SQLite and some file systems take them for one", what, prev, name)
+	}
+	s[k] = name
+	return nil
+}
+
+// checkCollections checks the names of every collection, its index
+// columns, composite indexes and key registry.
+func checkCollections(cs []*collection) error {
+	names := foldSet{}
+	for _, c := range cs {
+		if err := checkTable("collection", c.Name); err != nil {
+			return err
+		}
+		if err := names.add("collection names", c.Name); err != nil {
+			return err
+		}
+		if err := checkText(fmt.Sprintf("collection %s: Go type", c.Name), c.GoType); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, c.checkNames())
+	}
+	return errors.Join(errs...)
+}
+
+func (c *collection) checkNames() error {
+	cols := foldSet{}
+	for _, col := range c.schema.Columns {
+		if err := checkTable(fmt.Sprintf("collection %s: index column", c.Name), col.Name); err != nil {
+			return err
+		}
+		if l := strings.ToLower(col.Name); l == sqlgen.IDColumn || l == sqlgen.BlobColumn {
+			return fmt.Errorf("collection %s: index column %q: the names id and v are airnest's own", c.Name, col.Name)
+		}
+		if err := cols.add(fmt.Sprintf("collection %s: index columns", c.Name), col.Name); err != nil {
+			return err
+		}
+		switch col.Type {
+		case "INTEGER", "REAL", "TEXT", "BLOB":
+		default:
+			return fmt.Errorf("collection %s: index column %s: type %q, want INTEGER, REAL, TEXT or BLOB", c.Name, col.Name, col.Type)
+		}
+	}
+	for _, comp := range c.schema.Composites {
+		for _, name := range comp.Columns {
+			if col, ok := c.column(name); !ok || col.Name != name {
+				return fmt.Errorf("collection %s: composite index over %q: no column %q", c.Name, comp.Columns, name)
+			}
+		}
+	}
+	for _, e := range c.Keys {
+		if err := checkKey(c.Name, e.Space, e.Name); err != nil {
+			return err
+		}
+		if err := checkText(fmt.Sprintf("collection %s: field %s: Go type", c.Name, e.Name), e.Type); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkNames checks the names of collections and of migration records.
+func checkNames(cs []*collection, ms []exportMigration) error {
+	if err := checkCollections(cs); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if err := checkMigration(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkMigration checks the names of one airnest.Migrate record.
+func checkMigration(m exportMigration) error {
+	if err := checkTable(fmt.Sprintf("migration %q: collection", m.Name), m.Collection); err != nil {
+		return err
+	}
+	return checkText(fmt.Sprintf("collection %s: migration name", m.Collection), m.Name)
+}
