@@ -207,11 +207,42 @@ func (c *collection) prepare() error {
 	c.reg = codec.NewRegistry(c.Keys)
 	c.idField = map[string]bool{}
 	for _, e := range c.Keys {
-		if strings.HasPrefix(strings.TrimLeft(e.Type, "*[]0123456789"), "airnest.ID[") {
+		if holdsIDs(e.Type) {
 			c.idField[e.Space+"\x00"+e.Name] = true
 		}
 	}
 	return nil
+}
+
+// holdsIDs reports whether a field of the Go type named typ holds airnest
+// IDs: an ID, or pointers, slices, arrays and map values of them.
+func holdsIDs(typ string) bool {
+	for {
+		switch {
+		case strings.HasPrefix(typ, "*"):
+			typ = typ[1:]
+		case strings.HasPrefix(typ, "["):
+			_, typ, _ = strings.Cut(typ, "]")
+		case strings.HasPrefix(typ, "map["):
+			// Skip the key type, which may hold brackets of its own.
+			depth, i := 0, len("map")
+			for ; i < len(typ); i++ {
+				if typ[i] == '[' {
+					depth++
+				} else if typ[i] == ']' {
+					if depth--; depth == 0 {
+						break
+					}
+				}
+			}
+			if i >= len(typ) {
+				return false
+			}
+			typ = typ[i+1:]
+		default:
+			return strings.HasPrefix(typ, "airnest.ID[")
+		}
+	}
 }
 
 func findCollection(cs []*collection, name string) (*collection, error) {

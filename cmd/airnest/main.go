@@ -42,9 +42,10 @@ writes) without that program's Go types: field names come from the key
 registry stored in the file. Every command is safe to run while the
 program is using the file.
 
-Long operations (dump -o, export, import, backup) draw a progress bar on
-standard error when standard output is a terminal, and stay quiet
-otherwise.
+Long operations (dump -o, export, import, backup, verify, vacuum) draw a
+progress bar on standard error when both standard output and standard
+error are a terminal, and stay quiet otherwise: no bar ever goes into a
+pipe or a file.
 
 Exit status:
   0  success
@@ -69,13 +70,15 @@ func usagef(format string, args ...any) error {
 type app struct {
 	stdout, stderr io.Writer
 	quiet          bool
-	// tty reports whether progress bars may be drawn: stdout is a terminal.
+	// tty reports whether progress bars may be drawn: standard output and
+	// standard error (where bars go) are both a terminal, so that no bar
+	// ever lands in a pipe or a file.
 	tty bool
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stdout)}
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stdout) && isTerminal(os.Stderr)}
 	code := a.run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)

@@ -458,12 +458,26 @@ func TestCommand(t *testing.T) {
 		if st.FreePages == 0 || st.Collections[0].Rows != 50 {
 			t.Fatalf("stats after deleting: %+v", st)
 		}
-		want(t, bin, 0, []string{"vacuumed", fmt.Sprintf("%d free pages given back", st.FreePages)}, "vacuum", db)
+		vac := want(t, bin, 0, nil, "vacuum", db)
 		r = want(t, bin, 0, nil, "stats", "--json", db)
 		var after airnest.Stats
 		json.Unmarshal([]byte(r.stdout), &after)
 		if after.FreePages != 0 || after.PageCount >= st.PageCount {
 			t.Fatalf("after vacuum: %d pages, %d free; before %d", after.PageCount, after.FreePages, st.PageCount)
+		}
+		// The report says plainly what happened, in pages and bytes.
+		n := st.PageCount - after.PageCount
+		for _, s := range []string{
+			"vacuumed " + db + "\n",
+			fmt.Sprintf("  database: %d pages (%s) before, %d pages (%s) after: %d pages (%s) reclaimed, %d of them free pages and %d by packing rows tighter\n",
+				st.PageCount, size(st.FileBytes), after.PageCount, size(after.FileBytes), n, size(n*st.PageSize), st.FreePages, n-st.FreePages),
+			"  WAL: ",
+			fmt.Sprintf("  on disk, database and WAL: %s before, %s after: ", size(st.FileBytes+st.WALBytes), size(after.FileBytes)),
+			"given back to the file system\n",
+		} {
+			if !strings.Contains(vac.stdout, s) {
+				t.Fatalf("the vacuum report lacks %q:\n%s", s, vac.stdout)
+			}
 		}
 		want(t, bin, 0, []string{"ok: 2 collections, 52 values"}, "verify", db)
 	})

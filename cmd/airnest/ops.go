@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -229,6 +230,7 @@ uploads the whole file again.`,
 			if err != nil {
 				return err
 			}
+			diskBefore := diskBytes(args[0])
 			stop := a.spinner("vacuum " + args[0])
 			err = s.Vacuum(ctx)
 			stop()
@@ -239,10 +241,42 @@ uploads the whole file again.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "vacuumed %s: %d pages (%s) -> %d pages (%s); %d free pages given back; WAL %s\n",
-				args[0], before.PageCount, size(before.FileBytes), after.PageCount, size(after.FileBytes),
-				before.FreePages, size(after.WALBytes))
+			fmt.Fprint(a.stdout, vacuumReport(args[0], before, after, diskBefore, diskBytes(args[0])))
 			return nil
 		},
 	}
+}
+
+// diskBytes is what the file and its WAL take on disk.
+func diskBytes(path string) int64 {
+	var n int64
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// vacuumReport says what a vacuum did: the database's pages before and
+// after, where the reclaimed pages came from (the free list, or rows
+// packed tighter), and the disk space the file and its WAL take.
+func vacuumReport(path string, before, after *airnest.Stats, diskBefore, diskAfter int64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "vacuumed %s\n", path)
+	fmt.Fprintf(&b, "  database: %d pages (%s) before, %d pages (%s) after", before.PageCount, size(before.FileBytes), after.PageCount, size(after.FileBytes))
+	if n := before.PageCount - after.PageCount; n > 0 {
+		free := min(before.FreePages, n)
+		fmt.Fprintf(&b, ": %d pages (%s) reclaimed, %d of them free pages and %d by packing rows tighter\n", n, size(n*after.PageSize), free, n-free)
+	} else {
+		fmt.Fprintf(&b, ": no pages reclaimed, the file was already compact\n")
+	}
+	fmt.Fprintf(&b, "  WAL: %s before, %s after (checkpointed into the database and truncated)\n", size(before.WALBytes), size(after.WALBytes))
+	fmt.Fprintf(&b, "  on disk, database and WAL: %s before, %s after", size(diskBefore), size(diskAfter))
+	if n := diskBefore - diskAfter; n > 0 {
+		fmt.Fprintf(&b, ": %s given back to the file system\n", size(n))
+	} else {
+		fmt.Fprintf(&b, ": nothing given back\n")
+	}
+	return b.String()
 }

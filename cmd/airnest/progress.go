@@ -10,14 +10,16 @@ import (
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
-// progress is a bar on standard error, or nothing when standard output is
-// not a terminal (a pipe, a file, a test) or --quiet was given.
+// progress is a bar on standard error, or nothing when standard output or
+// standard error is not a terminal (a pipe, a file, a test) or --quiet was
+// given.
 type progress struct {
 	bar *progressbar.ProgressBar
 }
 
-// showProgress reports whether bars are drawn: standard output is a
-// terminal and --quiet was not given. Check it before counting for a bar.
+// showProgress reports whether bars are drawn: standard output and
+// standard error are terminals and --quiet was not given. Check it before
+// counting for a bar.
 func (a *app) showProgress() bool { return a.tty && !a.quiet }
 
 // newProgress starts a bar counting up to total (-1: unknown, a spinner).

@@ -93,6 +93,10 @@ func uuidValue(v any) any {
 		for i, e := range x {
 			x[i] = uuidValue(e)
 		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = uuidValue(e)
+		}
 	}
 	return v
 }

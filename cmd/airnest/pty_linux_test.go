@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// openPTY opens a pseudo-terminal: the child gets tty, the test reads
+// what it drew from pty.
+func openPTY(t *testing.T) (pty, tty *os.File) {
+	t.Helper()
+	pty, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	var unlock int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, pty.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		t.Fatal(e)
+	}
+	var n uint32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, pty.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
+		t.Fatal(e)
+	}
+	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pty, tty
+}
+
+// TestProgressOnlyOnTerminal draws the bar when both standard output and
+// standard error are a terminal, and never into a pipe or file: not when
+// only standard error is redirected (airnest export app.db dir 2>log).
+func TestProgressOnlyOnTerminal(t *testing.T) {
+	binary := airnestBin(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "app.db")
+	seed(t, db, 3000)
+	for i, c := range []struct {
+		name               string
+		stdoutTTY, stderrT bool
+		bar                bool
+	}{
+		{"both a terminal", true, true, true},
+		{"standard error a pipe", true, false, false},
+		{"standard output a pipe", false, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pty, tty := openPTY(t)
+			defer pty.Close()
+			cmd := exec.Command(binary, "export", db, filepath.Join(dir, fmt.Sprint("ex", i)))
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if c.stdoutTTY {
+				cmd.Stdout = tty
+			}
+			if c.stderrT {
+				cmd.Stderr = tty
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			tty.Close()
+			drawn := make(chan string)
+			go func() {
+				b, _ := io.ReadAll(pty) // ends with EIO once the child is gone
+				drawn <- string(b)
+			}()
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("export: %v\n%s", err, stderr.String())
+			}
+			onTTY := <-drawn
+			if c.bar != strings.Contains(onTTY, "export ") || c.bar != strings.Contains(onTTY, "\u2588") {
+				t.Errorf("bar drawn: %v, want %v; the terminal shows %q", !c.bar, c.bar, onTTY)
+			}
+			if strings.ContainsAny(stdout.String()+stderr.String(), "\r\u2588") {
+				t.Errorf("a bar went into a pipe:\nstdout %q\nstderr %q", stdout.String(), stderr.String())
+			}
+		})
+	}
+}
