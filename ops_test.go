@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/airnest/airnest"
@@ -28,31 +27,42 @@ func fillJobs(t testing.TB, jobs *airnest.Coll[Job], n int, status string) []air
 func TestBackupWhileWriting(t *testing.T) {
 	t.Parallel()
 	s, jobs, _, path := testStore(t)
-	fillJobs(t, jobs, 300, "old")
+	old := fillJobs(t, jobs, 300, "old")
 
 	ctx, stop := context.WithCancel(bg)
 	var wg sync.WaitGroup
-	var written atomic.Int64
+	var mu sync.Mutex
+	var acked []airnest.ID[Job] // saves that returned nil, in order
+	enough := make(chan struct{})
+	var once sync.Once
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for ctx.Err() == nil {
-			j := Job{Status: "new"}
+		for i := 0; ctx.Err() == nil; i++ {
+			j := Job{Status: "new", Priority: i}
 			if err := jobs.Save(bg, &j); err != nil {
 				t.Error(err)
+				once.Do(func() { close(enough) })
 				return
 			}
-			written.Add(1)
+			mu.Lock()
+			acked = append(acked, j.ID)
+			mu.Unlock()
+			if i == 20 {
+				once.Do(func() { close(enough) })
+			}
 		}
 	}()
-	for written.Load() < 20 {
-		if t.Failed() {
-			t.FailNow()
-		}
+	<-enough
+	if t.Failed() {
+		t.FailNow()
 	}
 
 	dest := filepath.Join(filepath.Dir(path), "copy.db")
 	var calls, lastCopied, lastTotal int
+	mu.Lock()
+	before := append([]airnest.ID[Job](nil), acked...)
+	mu.Unlock()
 	err := s.Backup(bg, dest, &airnest.BackupOptions{StepPages: 8, Progress: func(copied, total int) {
 		calls++
 		lastCopied, lastTotal = copied, total
@@ -66,19 +76,33 @@ func TestBackupWhileWriting(t *testing.T) {
 		t.Fatalf("progress: %d calls, last %d/%d; want several calls ending complete", calls, lastCopied, lastTotal)
 	}
 
-	// The copy is a store of its own with everything written before the backup.
+	// The copy is a sound store of its own holding every value
+	// acknowledged before the backup started, and nothing else.
 	c := airnest.NewStore()
 	cjobs := airnest.Collection[Job](c, airnest.Index("status", "priority", "created_at", "owner"))
 	if err := c.Open(bg, dest, nil); err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if rep, err := c.Verify(bg); err != nil || !rep.OK() {
+		t.Fatalf("Verify of the copy: %v\n%s", err, rep)
+	}
+	for i, id := range old {
+		if j, err := cjobs.Load(bg, id); err != nil || j.Status != "old" || j.Priority != i {
+			t.Fatalf("copy: old job %d: %+v, %v", i, j, err)
+		}
+	}
+	for i, id := range before {
+		if j, err := cjobs.Load(bg, id); err != nil || j.Status != "new" || j.Priority != i {
+			t.Fatalf("copy: job %d, acknowledged before the backup started: %+v, %v", i, j, err)
+		}
+	}
 	n, err := cjobs.Count(bg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < 320 || n > 300+int(written.Load()) {
-		t.Fatalf("copy holds %d jobs; want between 320 and %d", n, 300+written.Load())
+	if n < 300+len(before) || n > 300+len(acked) {
+		t.Fatalf("copy holds %d jobs; want between %d and %d", n, 300+len(before), 300+len(acked))
 	}
 	for j, err := range cjobs.All(bg) {
 		if err != nil {

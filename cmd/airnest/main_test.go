@@ -48,13 +48,10 @@ func declare(s *airnest.Store) (*airnest.Coll[Job], *airnest.Coll[User]) {
 		airnest.Collection[User](s, airnest.Unique("name"))
 }
 
-// writerEnv makes the test binary a writer process (see TestMain).
-const writerEnv = "AIRNEST_E2E_WRITER"
-
 func TestMain(m *testing.M) {
-	if path := os.Getenv(writerEnv); path != "" {
-		if err := writer(path); err != nil {
-			fmt.Fprintln(os.Stderr, "writer:", err)
+	if ok, err := child(); ok {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
@@ -64,35 +61,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(built.dir)
 	}
 	os.Exit(code)
-}
-
-// writer saves jobs into path until path+".stop" exists (at most 30 s),
-// creating path+".ready" once it has written some.
-func writer(path string) error {
-	ctx := context.Background()
-	s := airnest.NewStore()
-	jobs, _ := declare(s)
-	if err := s.Open(ctx, path, nil); err != nil {
-		return err
-	}
-	defer s.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; time.Now().Before(deadline); i++ {
-		j := Job{Status: "live", Priority: i, CreatedAt: time.Now(), Payload: bytes.Repeat([]byte{byte(i)}, 512)}
-		if err := jobs.Save(ctx, &j); err != nil {
-			return err
-		}
-		if i == 20 {
-			if err := os.WriteFile(path+".ready", nil, 0o644); err != nil {
-				return err
-			}
-		}
-		if _, err := os.Stat(path + ".stop"); err == nil {
-			return nil
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return errors.New("never told to stop")
 }
 
 // seed writes the file the commands read: nJobs jobs, two users.
@@ -480,75 +448,5 @@ func TestCommand(t *testing.T) {
 			}
 		}
 		want(t, bin, 0, []string{"ok: 2 collections, 52 values"}, "verify", db)
-	})
-
-	t.Run("while-another-process-writes", func(t *testing.T) {
-		live := filepath.Join(dir, "live.db")
-		seed(t, live, 2000)
-		w := exec.Command(os.Args[0], "-test.run=^$")
-		w.Env = append(os.Environ(), writerEnv+"="+live)
-		var werr bytes.Buffer
-		w.Stderr = &werr
-		if err := w.Start(); err != nil {
-			t.Fatal(err)
-		}
-		stopped := false
-		stop := func() {
-			if stopped {
-				return
-			}
-			stopped = true
-			os.WriteFile(live+".stop", nil, 0o644)
-			if err := w.Wait(); err != nil {
-				t.Errorf("writer: %v\n%s", err, werr.String())
-			}
-		}
-		defer stop()
-		for deadline := time.Now().Add(20 * time.Second); ; {
-			if _, err := os.Stat(live + ".ready"); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the writer never got going: %s", werr.String())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-
-		r := want(t, bin, 0, nil, "dump", live, "Job")
-		got := ndjson(t, r.stdout)
-		if len(got) < 2020 {
-			t.Fatalf("dump while writing: %d lines, want at least 2020", len(got))
-		}
-		for i := 1; i < len(got); i++ {
-			if got[i]["id"].(string) <= got[i-1]["id"].(string) {
-				t.Fatalf("dump while writing: line %d out of order", i)
-			}
-		}
-		copy1 := filepath.Join(dir, "live-backup.db")
-		want(t, bin, 0, []string{"backed up", "verify " + copy1 + ": ok: 2 collections"}, "backup", live, copy1)
-		want(t, bin, 0, []string{"Job"}, "ls", live)
-		want(t, bin, 0, []string{"ok: 2 collections"}, "verify", live)
-		want(t, bin, 0, []string{"exported Job"}, "export", live, filepath.Join(dir, "live-export"))
-		stop()
-
-		// The backup is a consistent snapshot: an airnest store of its own.
-		ctx := context.Background()
-		s := airnest.NewStore()
-		jobs, _ := declare(s)
-		if err := s.Open(ctx, copy1, nil); err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		n, err := jobs.Count(ctx)
-		if err != nil || n < 2020 {
-			t.Fatalf("backup holds %d jobs, %v", n, err)
-		}
-		live2, err := jobs.Where(airnest.Eq("status", "live")).Count(ctx)
-		if err != nil || live2 != n-2000 {
-			t.Fatalf("backup: %d live jobs of %d (%v)", live2, n, err)
-		}
-		if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
-			t.Fatalf("typed Verify of the backup: %v\n%s", err, rep)
-		}
 	})
 }
