@@ -32,8 +32,10 @@ type BackupOptions struct {
 //
 // The copy is written to a temporary file beside dest, checked with
 // SQLite's quick_check, synced, and only then renamed to dest: a crash or a
-// failure never leaves a partial file at dest. The copy is a normal airnest
-// file; open it like any other.
+// failure never leaves a partial file at dest. A failure removes the
+// temporary file; a process killed mid-copy leaves it behind, hidden as
+// .<dest's name>.tmp-<random>, for you to delete. The copy is a normal
+// airnest file; open it like any other.
 //
 // Errors: ErrInvalid (dest exists), ErrClosed, the context's error, or the
 // file system's or SQLite's error.

@@ -89,15 +89,9 @@ func TestBackupKilled(t *testing.T) {
 			}
 
 			want(t, binary, 0, []string{"verify " + dest + ": ok: 2 collections, 3002 values"}, "backup", src, dest)
-			ctx := context.Background()
-			s := airnest.NewStore()
-			jobs, _ := declare(s)
-			if err := s.Open(ctx, dest, nil); err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			_, jobs, _ := openDeclared(t, dest)
 			for _, id := range jids {
-				if _, err := jobs.Load(ctx, id); err != nil {
+				if _, err := jobs.Load(context.Background(), id); err != nil {
 					t.Fatalf("the copy lacks %s: %v", id, err)
 				}
 			}

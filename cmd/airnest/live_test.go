@@ -175,11 +175,7 @@ func startWriter(t *testing.T, path string) (a *acks, stop func() []airnest.ID[J
 func loadAll(t *testing.T, path string, ids []airnest.ID[Job]) {
 	t.Helper()
 	ctx := context.Background()
-	s := airnest.NewStore()
-	jobs, _ := declare(s)
-	if err := s.Open(ctx, path, nil); err != nil {
-		t.Fatal(err)
-	}
+	s, jobs, _ := openDeclared(t, path)
 	defer s.Close()
 	for i, id := range ids {
 		j, err := jobs.Load(ctx, id)

@@ -42,6 +42,12 @@ writes) without that program's Go types: field names come from the key
 registry stored in the file. Every command is safe to run while the
 program is using the file.
 
+Names read from the file (collections, index columns, stored field names,
+migrations) are checked as the library checks declared ones before they
+become a path, an SQL identifier or part of a message: a file holding a
+name no program could declare, edited by hand or damaged, is refused by
+every command with the name quoted.
+
 Long operations (dump -o, export, import, backup, verify, vacuum) draw a
 progress bar on standard error when both standard output and standard
 error are a terminal, and stay quiet otherwise: no bar ever goes into a

@@ -63,15 +63,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// seed writes the file the commands read: nJobs jobs, two users.
-func seed(t *testing.T, path string, nJobs int) ([]airnest.ID[Job], []airnest.ID[User]) {
+// openDeclared opens path as the program does; it is closed when the
+// test ends, if not before.
+func openDeclared(t testing.TB, path string) (*airnest.Store, *airnest.Coll[Job], *airnest.Coll[User]) {
 	t.Helper()
-	ctx := context.Background()
 	s := airnest.NewStore()
 	jobs, users := declare(s)
-	if err := s.Open(ctx, path, nil); err != nil {
+	if err := s.Open(context.Background(), path, nil); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
+	return s, jobs, users
+}
+
+// seed writes the file the commands read: nJobs jobs, two users.
+func seed(t testing.TB, path string, nJobs int) ([]airnest.ID[Job], []airnest.ID[User]) {
+	t.Helper()
+	ctx := context.Background()
+	s, jobs, users := openDeclared(t, path)
 	defer s.Close()
 	var uids []airnest.ID[User]
 	for _, name := range []string{"ann", "bob"} {

@@ -23,7 +23,9 @@ func (a *app) backupCmd() *cobra.Command {
 The copy is one consistent snapshot: programs may keep reading and writing
 FILE meanwhile (their later writes are not in the copy). It is written
 beside DEST, checked with SQLite's quick_check, synced and renamed into
-place, so DEST never holds a partial copy.
+place, so DEST never holds a partial copy. A failure removes the
+temporary file; a backup killed mid-copy leaves it behind, hidden as
+.DEST.tmp-<random>, for you to delete.
 
 Then DEST is checked as 'airnest verify' does (skip with --no-verify); a
 copy that fails makes the command exit with status 1.`,
@@ -211,9 +213,15 @@ func (a *app) vacuumCmd() *cobra.Command {
 		Use:   "vacuum FILE",
 		Short: "Rebuild the file to give free pages back and truncate the WAL",
 		Long: `Rebuild FILE with SQLite's VACUUM, giving the pages on the free list back
-to the operating system, then checkpoint and truncate the WAL. Programs
-may keep using the file: their writes wait until the rebuild is done,
-reads go on. Needs free disk space of about twice the file's size.
+to the operating system and packing rows tighter, then checkpoint and
+truncate the WAL. Programs may keep using the file: their writes wait
+until the rebuild is done, reads go on; a program that holds the write
+lock longer than 5 s makes vacuum fail with a busy error, changing
+nothing. Needs free disk space of about twice the file's size.
+
+Prints the database's pages and bytes before and after, how many pages
+were reclaimed (from the free list, or by packing rows), the WAL's size
+before and after, and the disk space given back.
 
 Under Litestream, a vacuum rewrites every page, so the next replication
 uploads the whole file again.`,

@@ -21,11 +21,10 @@ import (
 // V is for people (field names restored, IDs as UUIDs, bytes as base64);
 // Columns and CBOR (export, dump --raw) restore the row exactly.
 type line struct {
-	ID      string          `json:"id"`
-	V       any             `json:"v"`
-	Columns map[string]any  `json:"columns,omitempty"`
-	CBOR    string          `json:"cbor,omitempty"`
-	raw     json.RawMessage // V as read by import, to compare with the blob
+	ID      string         `json:"id"`
+	V       any            `json:"v"`
+	Columns map[string]any `json:"columns,omitempty"`
+	CBOR    string         `json:"cbor,omitempty"`
 }
 
 // marshalJSON encodes without HTML escaping, so text reads as stored.
