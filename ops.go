@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/airnest/airnest/internal/atomicfile"
 	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/sqlite"
 )
@@ -34,10 +34,11 @@ type BackupOptions struct {
 // SQLite's quick_check, synced, and only then renamed to dest: a crash or a
 // failure never leaves a partial file at dest. A failure removes the
 // temporary file; a process killed mid-copy leaves it behind, hidden as
-// .<dest's name>.tmp-<random>, for you to delete. The copy is a normal
-// airnest file; open it like any other.
+// .<dest's name>.tmp-<random>, for you to delete. A file created at dest
+// while the copy was made is not replaced (ErrInvalid). The copy is a
+// normal airnest file; open it like any other.
 //
-// Errors: ErrInvalid (dest exists), ErrClosed, the context's error, or the
+// Errors: ErrInvalid (dest exists, or appeared meanwhile), ErrClosed, the context's error, or the
 // file system's or SQLite's error.
 func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) error {
 	if opts == nil {
@@ -59,16 +60,14 @@ func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) er
 			return fmt.Errorf("airnest: Backup: %w", err)
 		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	tmp, err := atomicfile.Temp(dest)
 	if err != nil {
 		return fmt.Errorf("airnest: Backup: %w", err)
 	}
-	tmp := f.Name()
-	f.Close()
 	ok := false
 	defer func() {
 		if !ok {
-			removeDB(tmp)
+			atomicfile.RemoveDB(tmp)
 		}
 	}()
 
@@ -101,16 +100,13 @@ func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) er
 			return fmt.Errorf("airnest: Backup: %w", err)
 		}
 	}
-	if err := syncFile(tmp); err != nil {
-		return fmt.Errorf("airnest: Backup: %w", err)
-	}
-	if err := os.Rename(tmp, dest); err != nil {
+	// A file created at dest while the copy was made is not replaced.
+	if err := atomicfile.Publish(tmp, dest); errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%w: Backup: %s was created while the copy was made; the copy was not kept", ErrInvalid, dest)
+	} else if err != nil {
 		return fmt.Errorf("airnest: Backup: %w", err)
 	}
 	ok = true
-	if err := syncFile(filepath.Dir(dest)); err != nil {
-		return fmt.Errorf("airnest: Backup: %w", err)
-	}
 	return nil
 }
 
@@ -143,22 +139,6 @@ func checkCopy(ctx context.Context, path string) error {
 		}
 	}
 	return err
-}
-
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	return errors.Join(err, f.Close())
-}
-
-// removeDB removes a database file and whatever SQLite may have left beside it.
-func removeDB(path string) {
-	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
-		os.Remove(path + suffix)
-	}
 }
 
 // Stats describes the store's file and collections, read in one snapshot.

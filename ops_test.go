@@ -3,6 +3,7 @@ package airnest_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -139,6 +140,32 @@ func TestBackupCancelled(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*copy.db*"))
 	if len(left) != 0 {
 		t.Fatalf("a cancelled backup left %v", left)
+	}
+}
+
+// TestBackupDestCreatedMeanwhile creates dest while the copy is being
+// made: Backup must not replace it, and must leave no temporary file.
+func TestBackupDestCreatedMeanwhile(t *testing.T) {
+	t.Parallel()
+	s, jobs, _, path := testStore(t)
+	fillJobs(t, jobs, 200, "x")
+	dest := filepath.Join(filepath.Dir(path), "copy.db")
+	precious := []byte("someone else's file")
+	err := s.Backup(bg, dest, &airnest.BackupOptions{StepPages: 1, Progress: func(copied, total int) {
+		if copied == 1 {
+			if err := os.WriteFile(dest, precious, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+	}})
+	if !errors.Is(err, airnest.ErrInvalid) {
+		t.Fatalf("Backup onto a file created meanwhile: %v, want ErrInvalid", err)
+	}
+	if b, err := os.ReadFile(dest); err != nil || string(b) != string(precious) {
+		t.Fatalf("Backup replaced a file created meanwhile: %q, %v", b, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dest), ".copy.db.tmp-*")); len(left) != 0 {
+		t.Fatalf("temporary files left behind: %v", left)
 	}
 }
 

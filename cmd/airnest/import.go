@@ -20,6 +20,7 @@ import (
 
 	"github.com/airnest/airnest"
 	"github.com/airnest/airnest/codec"
+	"github.com/airnest/airnest/internal/atomicfile"
 	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/sqlite"
 )
@@ -132,14 +133,14 @@ func (a *app) importDir(ctx context.Context, path, dir string, verify bool) erro
 	// Everything is written to a temporary file beside path and renamed
 	// into place once imported and verified: a failure or a crash never
 	// leaves a partial file at path.
-	tmp, err := newTemp(path)
+	tmp, err := atomicfile.Temp(path)
 	if err != nil {
 		return err
 	}
 	published := false
 	defer func() {
 		if !published {
-			removeDB(tmp)
+			atomicfile.RemoveDB(tmp)
 		}
 	}()
 	summary, err := a.importInto(ctx, tmp, root, meta)
@@ -159,7 +160,11 @@ func (a *app) importDir(ctx context.Context, path, dir string, verify bool) erro
 			return fmt.Errorf("the imported file failed verify: %s not written", path)
 		}
 	}
-	if err := publish(tmp, path); err != nil {
+	// CreateTemp made the file private; a new SQLite file is not.
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		return err
+	}
+	if err := atomicfile.Publish(tmp, path); err != nil {
 		return err
 	}
 	published = true

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/airnest/airnest/internal/atomicfile"
 	"github.com/airnest/airnest/internal/sqlite"
 )
 
@@ -159,7 +160,7 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 	if err := writeFileSync(root, metaFile, b); err != nil {
 		return err
 	}
-	if err := syncFile(dir); err != nil {
+	if err := atomicfile.Sync(dir); err != nil {
 		return err
 	}
 	for _, s := range summary {
