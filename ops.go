@@ -38,8 +38,8 @@ type BackupOptions struct {
 // while the copy was made is not replaced (ErrInvalid). The copy is a
 // normal airnest file; open it like any other.
 //
-// Errors: ErrInvalid (dest exists, or appeared meanwhile), ErrClosed, the context's error, or the
-// file system's or SQLite's error.
+// Errors: ErrInvalid (dest exists, or appeared meanwhile), ErrClosed, the
+// context's error, or the file system's or SQLite's error.
 func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) error {
 	if opts == nil {
 		opts = &BackupOptions{}
