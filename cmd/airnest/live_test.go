@@ -24,12 +24,16 @@ const (
 	backupEnv     = "AIRNEST_E2E_BACKUP"      // the file crashingBackup copies
 	backupDestEnv = "AIRNEST_E2E_BACKUP_DEST" // where it copies it to
 	backupAtEnv   = "AIRNEST_E2E_BACKUP_AT"   // "first" or "last": where it stops
+	dumpEnv       = "AIRNEST_E2E_DUMP"        // the file dumpChild dumps
 )
 
 // child runs the child process a variable asks for; ok is false when none.
 func child() (ok bool, err error) {
 	if path := os.Getenv(writerEnv); path != "" {
 		return true, ackWriter(path)
+	}
+	if db := os.Getenv(dumpEnv); db != "" {
+		return true, dumpChild(db)
 	}
 	if src := os.Getenv(backupEnv); src != "" {
 		return true, crashingBackup(src, os.Getenv(backupDestEnv), os.Getenv(backupAtEnv))
