@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -164,7 +166,9 @@ func (a *app) importDir(ctx context.Context, path, dir string, verify bool) erro
 	if err := os.Chmod(tmp, 0o644); err != nil {
 		return err
 	}
-	if err := atomicfile.Publish(tmp, path); err != nil {
+	if err := atomicfile.Publish(tmp, path); errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s was created while importing: left as it is, nothing imported", path)
+	} else if err != nil {
 		return err
 	}
 	published = true
