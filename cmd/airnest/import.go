@@ -82,13 +82,13 @@ func (a *app) importCmd() *cobra.Command {
 		Use:   "import FILE DIR",
 		Short: "Create a new airnest file from a directory written by export",
 		Long: `Create FILE, which must not exist, from DIR as written by 'airnest export':
-tables, index columns, indexes, key registries and values, after checking
-every name in _meta.json and every line: the id is a
-UUID, cbor is a well-formed CBOR map, v (when present) is what cbor
+tables, index columns, indexes, key registries and values. Every name in
+_meta.json is checked as a declared one would be, and every line: the id
+is a UUID, cbor is a well-formed CBOR map, v (when present) is what cbor
 describes, the index columns are the declared ones with values of their
 SQL type, and the number of lines is the row count in _meta.json. The
-command stops at the first line that fails a check, with status 1, naming
-the file and line.
+command stops at the first check that fails, with status 1, naming the
+file and line.
 
 Then the new file is checked as 'airnest verify' does (skip with
 --no-verify). It is written to a temporary file beside FILE and renamed
