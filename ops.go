@@ -41,6 +41,52 @@ type BackupOptions struct {
 // Errors: ErrInvalid (dest exists, or appeared meanwhile), ErrClosed, the
 // context's error, or the file system's or SQLite's error.
 func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	conn, err := s.readConn(ctx)
+	if err != nil {
+		return fmt.Errorf("airnest: Backup: %w", err)
+	}
+	defer s.rd.Put(conn)
+	return backup(ctx, conn, dest, opts)
+}
+
+// BackupFile is Store.Backup for the airnest file at path, without opening
+// it as a Store: it only reads, so it never waits for a program that holds
+// the write lock. It is what 'airnest backup' runs.
+func BackupFile(ctx context.Context, path, dest string, opts *BackupOptions) error {
+	conn, err := openFileReader(ctx, path)
+	if err != nil {
+		return fmt.Errorf("airnest: Backup %s: %w", path, err)
+	}
+	defer conn.Close()
+	return backup(ctx, conn, dest, opts)
+}
+
+// openFileReader opens a read-only connection on an existing file.
+func openFileReader(ctx context.Context, path string) (*sqlite.Conn, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	conn, err := sqlite.Open(ctx, sqlite.Config{
+		URI:         sqlite.FileURI(path) + "?mode=ro",
+		Synchronous: "NORMAL",
+		BusyTimeout: defaultBusyTimeout,
+		HeapLimit:   defaultMemoryLimit,
+	}, true)
+	if err != nil {
+		return nil, err
+	}
+	if ctx.Done() != nil {
+		conn.SetInterrupt(ctx)
+	}
+	return conn, nil
+}
+
+// backup copies the database conn reads to dest: see Store.Backup.
+func backup(ctx context.Context, conn *sqlite.Conn, dest string, opts *BackupOptions) error {
 	if opts == nil {
 		opts = &BackupOptions{}
 	}
@@ -48,10 +94,6 @@ func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) er
 	if step <= 0 {
 		step = 1024
 	}
-	if err := s.enter(); err != nil {
-		return err
-	}
-	defer s.leave()
 	// A left-over -wal beside dest would be replayed into the copy.
 	for _, p := range []string{dest, dest + "-wal", dest + "-journal"} {
 		if _, err := os.Lstat(p); err == nil {
@@ -71,10 +113,6 @@ func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) er
 		}
 	}()
 
-	conn, err := s.readConn(ctx)
-	if err != nil {
-		return fmt.Errorf("airnest: Backup: %w", err)
-	}
 	// Hold one read snapshot for the whole copy: see sqlite.Conn.Backup.
 	err = conn.BeginSnapshot()
 	if err == nil {
@@ -87,7 +125,7 @@ func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) er
 			return nil
 		})
 	}
-	s.rd.Put(conn)
+	conn.Rollback()
 	if err != nil {
 		return fmt.Errorf("airnest: Backup: %w", err)
 	}
@@ -193,9 +231,35 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 		return nil, fmt.Errorf("airnest: Stats: %w", err)
 	}
 	defer s.rd.Put(conn)
-	st, err := readStats(conn)
+	st, err := statsOn(conn)
 	if err != nil {
 		return nil, fmt.Errorf("airnest: Stats: %w", err)
+	}
+	return st, nil
+}
+
+// StatsFile is Store.Stats for the airnest file at path, without opening
+// it as a Store: it only reads, so it never waits for a program that holds
+// the write lock. It is what 'airnest stats' runs.
+func StatsFile(ctx context.Context, path string) (*Stats, error) {
+	conn, err := openFileReader(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("airnest: Stats %s: %w", path, err)
+	}
+	defer conn.Close()
+	st, err := statsOn(conn)
+	if err != nil {
+		return nil, fmt.Errorf("airnest: Stats %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// statsOn reads the stats in one snapshot, then the WAL's size.
+func statsOn(conn *sqlite.Conn) (*Stats, error) {
+	st, err := readStats(conn)
+	conn.Rollback()
+	if err != nil {
+		return nil, err
 	}
 	if st.Path != "" && st.JournalMode == "wal" {
 		if fi, err := os.Stat(st.Path + "-wal"); err == nil {

@@ -273,3 +273,48 @@ func TestOpsClosed(t *testing.T) {
 		t.Errorf("Vacuum: %v", err)
 	}
 }
+
+// TestStatsFileAndBackupFile reads and copies a file without opening it
+// as a Store, while its store holds a write transaction open.
+func TestStatsFileAndBackupFile(t *testing.T) {
+	t.Parallel()
+	s, jobs, _, path := testStore(t)
+	ids := fillJobs(t, jobs, 50, "x")
+	release, held := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Tx(bg, func(tx *airnest.Tx) error {
+			if err := jobs.In(tx).Delete(bg, ids[0]); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	st, err := airnest.StatsFile(bg, path)
+	if err != nil || len(st.Collections) == 0 || st.Collections[0].Rows != 50 {
+		t.Fatalf("StatsFile during a write transaction: %+v, %v", st, err)
+	}
+	dest := filepath.Join(filepath.Dir(path), "copy.db")
+	if err := airnest.BackupFile(bg, path, dest, nil); err != nil {
+		t.Fatalf("BackupFile during a write transaction: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c := airnest.NewStore()
+	cjobs := airnest.Collection[Job](c, airnest.Index("status", "priority", "created_at", "owner"))
+	if err := c.Open(bg, dest, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n, err := cjobs.Count(bg); n != 50 || err != nil {
+		t.Fatalf("the copy holds %d jobs (%v), want the 50 committed before", n, err)
+	}
+	if _, err := airnest.StatsFile(bg, path+".missing"); err == nil {
+		t.Fatal("StatsFile of a missing file: no error")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airnest/airnest"
+	"github.com/airnest/airnest/internal/sqlite"
 )
 
 func (a *app) backupCmd() *cobra.Command {
@@ -33,15 +34,13 @@ copy that fails makes the command exit with status 1.`,
 		Args:    exactArgs("FILE", "DEST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := openStore(ctx, args[0])
-			if err != nil {
+			if err := checkFile(ctx, args[0]); err != nil {
 				return err
 			}
-			defer s.Close()
 			bar := &progress{}
 			pages := 0
 			start := time.Now()
-			err = s.Backup(ctx, args[1], &airnest.BackupOptions{Progress: func(copied, total int) {
+			err := airnest.BackupFile(ctx, args[0], args[1], &airnest.BackupOptions{Progress: func(copied, total int) {
 				if bar.bar == nil && a.showProgress() {
 					bar = a.newProgress(int64(total), "backup (pages)", false)
 				}
@@ -164,12 +163,10 @@ each collection its row count and the bytes of its stored values.`,
 		Args:    exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := openStore(ctx, args[0])
-			if err != nil {
+			if err := checkFile(ctx, args[0]); err != nil {
 				return err
 			}
-			defer s.Close()
-			st, err := s.Stats(ctx)
+			st, err := airnest.StatsFile(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -231,7 +228,7 @@ uploads the whole file again.`,
 			ctx := cmd.Context()
 			s, err := openStore(ctx, args[0])
 			if err != nil {
-				return err
+				return busy(args[0], err)
 			}
 			defer s.Close()
 			before, err := s.Stats(ctx)
@@ -243,7 +240,7 @@ uploads the whole file again.`,
 			err = s.Vacuum(ctx)
 			stop()
 			if err != nil {
-				return err
+				return busy(args[0], err)
 			}
 			after, err := s.Stats(ctx)
 			if err != nil {
@@ -253,6 +250,15 @@ uploads the whole file again.`,
 			return nil
 		},
 	}
+}
+
+// busy says plainly that vacuum found the write lock held by another
+// program for longer than the busy timeout, and changed nothing.
+func busy(path string, err error) error {
+	if errors.Is(err, airnest.ErrBusy) || sqlite.IsBusy(err) {
+		return fmt.Errorf("%w: %s: another program held the write lock for more than %s; vacuum changed nothing, try again (%w)", airnest.ErrBusy, path, busyTimeout, err)
+	}
+	return err
 }
 
 // diskBytes is what the file and its WAL take on disk.
