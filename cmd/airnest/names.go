@@ -63,6 +63,15 @@ func checkText(what, name string) error {
 	return fmt.Errorf("%s %q: %s", what, name, why)
 }
 
+// checkShown checks text that is only ever shown (a Go type's name): as
+// checkText, but it may be empty.
+func checkShown(what, text string) error {
+	if text == "" {
+		return nil
+	}
+	return checkText(what, text)
+}
+
 // checkKey checks one key registry entry's space (the dotted path of
 // stored field names, "" for the root) and name. The codec refuses '.'
 // in a stored name, so neither may hold an empty part.
@@ -109,7 +118,7 @@ func checkCollections(cs []*collection) error {
 		if err := names.add("collection names", c.Name); err != nil {
 			return err
 		}
-		if err := checkText(fmt.Sprintf("collection %s: Go type", c.Name), c.GoType); err != nil {
+		if err := checkShown(fmt.Sprintf("collection %s: Go type", c.Name), c.GoType); err != nil {
 			return err
 		}
 	}
@@ -149,7 +158,7 @@ func (c *collection) checkNames() error {
 		if err := checkKey(c.Name, e.Space, e.Name); err != nil {
 			return err
 		}
-		if err := checkText(fmt.Sprintf("collection %s: field %s: Go type", c.Name, e.Name), e.Type); err != nil {
+		if err := checkShown(fmt.Sprintf("collection %s: field %s: Go type", c.Name, e.Name), e.Type); err != nil {
 			return err
 		}
 	}
