@@ -60,7 +60,7 @@ func checkText(what, name string) error {
 	default:
 		return nil
 	}
-	return fmt.Errorf("%s %q: %s", what, name, why)
+	return fmt.Errorf("%s %s: %s", what, quoteName(name), why)
 }
 
 // checkShown checks text that is only ever shown (a Go type's name): as
@@ -78,7 +78,7 @@ func checkShown(what, text string) error {
 func checkKey(collection, space, name string) error {
 	what := fmt.Sprintf("collection %s: stored field name", collection)
 	if strings.Contains(name, ".") {
-		return fmt.Errorf("%s %q: holds '.'", what, name)
+		return fmt.Errorf("%s %s: holds '.'", what, quoteName(name))
 	}
 	if err := checkText(what, name); err != nil {
 		return err
@@ -87,7 +87,7 @@ func checkKey(collection, space, name string) error {
 		return nil
 	}
 	for _, part := range strings.Split(space, ".") {
-		if err := checkText(fmt.Sprintf("collection %s: field path %q: part", collection, space), part); err != nil {
+		if err := checkText(fmt.Sprintf("collection %s: field path %s: part", collection, quoteName(space)), part); err != nil {
 			return err
 		}
 	}
@@ -101,7 +101,7 @@ type foldSet map[string]string
 func (s foldSet) add(what, name string) error {
 	k := strings.ToLower(name)
 	if prev, ok := s[k]; ok {
-		return fmt.Errorf("%s %q and %q differ only in case: SQLite and some file systems take them for one", what, prev, name)
+		return fmt.Errorf("%s %s and %s differ only in case: SQLite and some file systems take them for one", what, quoteName(prev), quoteName(name))
 	}
 	s[k] = name
 	return nil
@@ -144,13 +144,13 @@ func (c *collection) checkNames() error {
 		switch col.Type {
 		case "INTEGER", "REAL", "TEXT", "BLOB":
 		default:
-			return fmt.Errorf("collection %s: index column %s: type %q, want INTEGER, REAL, TEXT or BLOB", c.Name, col.Name, col.Type)
+			return fmt.Errorf("collection %s: index column %s: type %s, want INTEGER, REAL, TEXT or BLOB", c.Name, col.Name, quoteName(col.Type))
 		}
 	}
 	for _, comp := range c.schema.Composites {
 		for _, name := range comp.Columns {
 			if col, ok := c.column(name); !ok || col.Name != name {
-				return fmt.Errorf("collection %s: composite index over %q: no column %q", c.Name, comp.Columns, name)
+				return fmt.Errorf("collection %s: a composite index names %s, not one of its index columns", c.Name, quoteName(name))
 			}
 		}
 	}
@@ -180,8 +180,8 @@ func checkNames(cs []*collection, ms []exportMigration) error {
 
 // checkMigration checks the names of one airnest.Migrate record.
 func checkMigration(m exportMigration) error {
-	if err := checkTable(fmt.Sprintf("migration %q: collection", m.Name), m.Collection); err != nil {
+	if err := checkText("migration name", m.Name); err != nil {
 		return err
 	}
-	return checkText(fmt.Sprintf("collection %s: migration name", m.Collection), m.Name)
+	return checkTable(fmt.Sprintf("migration %q: collection", m.Name), m.Collection)
 }
