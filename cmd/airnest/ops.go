@@ -22,7 +22,8 @@ func (a *app) backupCmd() *cobra.Command {
 		Short: "Copy FILE to DEST online, while programs go on writing, then verify the copy",
 		Long: `Copy FILE to DEST, which must not exist, with SQLite's online backup API.
 The copy is one consistent snapshot: programs may keep reading and writing
-FILE meanwhile (their later writes are not in the copy). It is written
+FILE meanwhile, even inside a long transaction (their later writes are not
+in the copy). It is written
 beside DEST, checked with SQLite's quick_check, synced and renamed into
 place, so DEST never holds a partial copy. A failure removes the
 temporary file; a backup killed mid-copy leaves it behind, hidden as
@@ -158,7 +159,8 @@ func (a *app) statsCmd() *cobra.Command {
 		Short: "Show page counts, free pages, the WAL's size and per-collection sizes",
 		Long: `Show the file's page size and page count, the pages on the free list
 (which 'airnest vacuum' gives back), the size of the WAL beside it, and for
-each collection its row count and the bytes of its stored values.`,
+each collection its row count and the bytes of its stored values. Reads
+one snapshot, never writes, and never waits for a program's writes.`,
 		Example: "  airnest stats app.db\n  airnest stats --json app.db",
 		Args:    exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
