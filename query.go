@@ -548,7 +548,9 @@ func (q *Query[T]) start() (*run, error) {
 
 // sql writes the statement of kind k for r and lists its parameters.
 func (q *Query[T]) sql(r *run, k sqlgen.Kind) (string, []sqlgen.Arg) {
-	sel := sqlgen.Select{Where: q.where, Order: r.keys, NoLimit: r.limit < 0 && r.offset == 0}
+	// Whether a Limit was set is part of the query's shape; the offset is a
+	// value, so it never changes the text (Count subtracts it itself).
+	sel := sqlgen.Select{Where: q.where, Order: r.keys, NoLimit: r.limit < 0}
 	if r.after != nil {
 		sel.After = make([]bool, len(r.after))
 		for i, v := range r.after {
@@ -811,6 +813,9 @@ func (q *Query[T]) scalar(ctx context.Context, op string, k sqlgen.Kind) (int64,
 // only the index, never the stored values.
 func (q *Query[T]) Count(ctx context.Context) (int, error) {
 	n, err := q.scalar(ctx, "Count", sqlgen.Count)
+	if q.limit < 0 {
+		n = max(n-int64(q.offset), 0) // the statement counts every match
+	}
 	return int(n), err
 }
 

@@ -404,6 +404,9 @@ func TestQueryOrderLimitFirstDelete(t *testing.T) {
 	if n, err := recs.Where().OrderBy("n").Offset(6).Count(bg); n != 2 || err != nil {
 		t.Fatalf("Count with offset = %d, %v", n, err)
 	}
+	if n, err := recs.Where().Offset(len(all) + 5).Count(bg); n != 0 || err != nil {
+		t.Fatalf("Count with an offset past the end = %d, %v", n, err)
+	}
 	if n, err := recs.Where().Limit(3).Count(bg); n != 3 || err != nil {
 		t.Fatalf("Count with limit = %d, %v", n, err)
 	}

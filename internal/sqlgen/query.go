@@ -69,7 +69,9 @@ type Select struct {
 	// After, when not nil, continues the ordering after a cursor row:
 	// After[i] reports that the cursor's value of Order[i] is NULL.
 	After []bool
-	// NoLimit: no LIMIT or OFFSET (Count can then be flattened).
+	// NoLimit: the query has no limit. Count then counts every match, with
+	// no OFFSET either: the caller subtracts the offset, so that the text
+	// depends only on whether a limit exists, never on a value.
 	NoLimit bool
 }
 
