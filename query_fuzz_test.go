@@ -92,9 +92,13 @@ func (v fuzzValues) sqlOf(typ string, null bool) sqlValue {
 }
 
 // shape reads the structure of a query from bytes; values come from vals.
+// A column name is part of the shape: name is the one a filter may use
+// instead of a declared column, and named records that one did.
 type shape struct {
-	b    []byte
-	vals fuzzValues
+	b     []byte
+	name  string
+	vals  fuzzValues
+	named bool
 }
 
 func (s *shape) next() int {
@@ -153,7 +157,8 @@ func (s *shape) filter(depth int) Filter {
 	case 12:
 		return IsNull(col)
 	}
-	return Filter{op: sqlgen.OpEq, col: s.vals.s, vals: []any{v}, ok: true} // a name from the fuzzer
+	s.named = true
+	return Filter{op: sqlgen.OpEq, col: s.name, vals: []any{v}, ok: true} // a name from the fuzzer
 }
 
 func (s *shape) query(c *Coll[fuzzRec]) *Query[fuzzRec] {
@@ -220,20 +225,26 @@ func fuzzColl(t testing.TB) *Coll[fuzzRec] {
 
 // FuzzQuerySQL builds a query of a fuzzed shape from fuzzed values and checks
 // that its SQL text and parameter layout are exactly those of the same shape
-// built from fixed values: no value, and no name, ever becomes SQL text. It
+// built from fixed values: no value ever becomes SQL text. A fuzzed column
+// name (part of the shape) must be a declared column or fail the query. It
 // also runs the query, so every shape must be valid SQL.
 func FuzzQuerySQL(f *testing.F) {
 	f.Add([]byte{3, 1}, "pending", int64(3), 1.5, []byte("0123456789abcdef"))
 	f.Add([]byte{0, 3, 3, 1, 0, 5, 2, 0, 2, 2, 1, 0, 1, 0, 0, 0, 0}, `x"; DROP TABLE "fuzzRec`, int64(-1), math.Inf(1), []byte{})
 	f.Add([]byte{2, 1, 10, 0, 0, 4, 1, 5, 1, 0, 0, 0}, "' OR 1=1 --", int64(math.MinInt64), math.NaN(), []byte{0xff})
+	f.Add([]byte{13, 0, 1}, `n" OR 1=1 OR "n`, int64(7), 0.0, []byte{1}) // a hostile column name
 	c := fuzzColl(f)
 	fixed := fuzzValues{n: 5, s: "fixed", f: 2.5, b: []byte("fedcba9876543210")}
 	f.Fuzz(func(t *testing.T, b []byte, s string, n int64, fl float64, raw []byte) {
 		if len(b) > 256 {
 			return
 		}
-		got := (&shape{b: b, vals: fuzzValues{n: n, s: s, f: fl, b: raw, nul: true}}).query(c)
-		want := (&shape{b: b, vals: fixed}).query(c)
+		gs := &shape{b: b, name: s, vals: fuzzValues{n: n, s: s, f: fl, b: raw, nul: true}}
+		got := gs.query(c)
+		want := (&shape{b: b, name: s, vals: fixed}).query(c)
+		if gs.named && got.err == nil && !slices.Contains(fuzzCols, s) {
+			t.Fatalf("a query on the undeclared column %q did not fail", s)
+		}
 		if got.err != nil {
 			if !errors.Is(got.err, ErrInvalid) {
 				t.Fatalf("query error %v does not wrap ErrInvalid", got.err)
