@@ -126,7 +126,7 @@ type Query[T any] struct {
 	vals   []sqlValue
 	order  []orderKey
 	limit  int // -1: none
-	offset int
+	offset int // -1: none
 	after  string
 }
 
@@ -141,7 +141,7 @@ type orderKey struct {
 // values are always bound parameters; names are checked against the
 // declared columns.
 func (c *Coll[T]) Where(filters ...Filter) *Query[T] {
-	q := &Query[T]{c: c, limit: -1}
+	q := &Query[T]{c: c, limit: -1, offset: -1}
 	q.where, q.err = q.compile(And(filters...))
 	return q
 }
@@ -535,7 +535,7 @@ func (q *Query[T]) start() (*run, error) {
 		return nil, q.err
 	}
 	keys, cols := q.keys()
-	r := &run{keys: keys, cols: cols, limit: q.limit, offset: q.offset}
+	r := &run{keys: keys, cols: cols, limit: q.limit, offset: max(q.offset, 0)}
 	if q.after != "" {
 		after, err := q.decodeCursor(keys, q.after)
 		if err != nil {
@@ -548,9 +548,9 @@ func (q *Query[T]) start() (*run, error) {
 
 // sql writes the statement of kind k for r and lists its parameters.
 func (q *Query[T]) sql(r *run, k sqlgen.Kind) (string, []sqlgen.Arg) {
-	// Whether a Limit was set is part of the query's shape; the offset is a
-	// value, so it never changes the text (Count subtracts it itself).
-	sel := sqlgen.Select{Where: q.where, Order: r.keys, NoLimit: r.limit < 0}
+	// Whether Limit and Offset were called is part of the query's shape;
+	// their values are bound parameters and never change the text.
+	sel := sqlgen.Select{Where: q.where, Order: r.keys, Limit: q.limit >= 0, Offset: q.offset >= 0}
 	if r.after != nil {
 		sel.After = make([]bool, len(r.after))
 		for i, v := range r.after {
@@ -814,7 +814,7 @@ func (q *Query[T]) scalar(ctx context.Context, op string, k sqlgen.Kind) (int64,
 func (q *Query[T]) Count(ctx context.Context) (int, error) {
 	n, err := q.scalar(ctx, "Count", sqlgen.Count)
 	if q.limit < 0 {
-		n = max(n-int64(q.offset), 0) // the statement counts every match
+		n = max(n-int64(max(q.offset, 0)), 0) // the statement counts every match
 	}
 	return int(n), err
 }
@@ -889,6 +889,11 @@ func (q *Query[T]) Delete(ctx context.Context) (int, error) {
 // <table> alone reads every row; USE TEMP B-TREE FOR ORDER BY sorts the
 // matches instead of reading them in index order.
 func (q *Query[T]) Explain(ctx context.Context) (string, error) {
+	return q.explain(ctx, sqlgen.Rows)
+}
+
+// explain returns the plan of the statement of kind k.
+func (q *Query[T]) explain(ctx context.Context, k sqlgen.Kind) (string, error) {
 	r, err := q.start()
 	if err != nil {
 		return "", err
@@ -899,7 +904,7 @@ func (q *Query[T]) Explain(ctx context.Context) (string, error) {
 	}
 	var nodes []node
 	err = q.c.read(ctx, "Query", func(conn *sqlite.Conn) error {
-		sql, args := q.sql(r, sqlgen.Rows)
+		sql, args := q.sql(r, k)
 		st, release, err := q.prepareCached(conn, r, sqlgen.Explain(sql), args, false)
 		if err != nil {
 			return err

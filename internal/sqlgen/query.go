@@ -69,10 +69,13 @@ type Select struct {
 	// After, when not nil, continues the ordering after a cursor row:
 	// After[i] reports that the cursor's value of Order[i] is NULL.
 	After []bool
-	// NoLimit: the query has no limit. Count then counts every match, with
-	// no OFFSET either: the caller subtracts the offset, so that the text
-	// depends only on whether a limit exists, never on a value.
-	NoLimit bool
+	// Limit and Offset report that the query has a limit or an offset; their
+	// values are always bound parameters, so the text depends only on
+	// whether they exist. Without a limit, Count counts every match and the
+	// caller subtracts the offset. Without either, Delete's choice of rows
+	// needs no ORDER BY, which leaves SQLite free to find them through a
+	// covering index.
+	Limit, Offset bool
 }
 
 // Kind is what a query statement returns or does.
@@ -118,10 +121,15 @@ func (t Table) Query(q Select, k Kind) (string, []Arg) {
 	case IDs:
 		w.s("SELECT id FROM " + table)
 		w.where(q)
-		w.orderLimit(q)
+		// Without a limit every match is read anyway, so the keys are
+		// written as expressions (+col): SQLite then sorts the IDs it finds
+		// through an index, where it would otherwise read the table in ID
+		// order to save the sort, passing through every stored value.
+		w.orderBy(q, !q.Limit)
+		w.limit()
 	case Count:
 		// The ordering cannot change how many rows a LIMIT lets through.
-		if q.NoLimit {
+		if !q.Limit {
 			w.s("SELECT count(*) FROM " + table)
 			w.where(q)
 			break
@@ -136,19 +144,32 @@ func (t Table) Query(q Select, k Kind) (string, []Arg) {
 		w.limit()
 		w.s(")")
 	case Delete:
+		// The matches are found as IDs finds them; each is then removed by
+		// its primary key.
+		if !q.Limit && !q.Offset && q.everything() {
+			w.s("DELETE FROM " + table) // SQLite clears the table and its indexes
+			break
+		}
 		w.s("DELETE FROM " + table + " WHERE id IN (SELECT id FROM " + table)
 		w.where(q)
-		w.orderLimit(q)
+		if q.Limit || q.Offset {
+			w.orderLimit(q)
+		}
 		w.s(")")
 	}
 	return w.b.String(), w.args
 }
 
+// everything reports that q has no condition: no filter and no cursor.
+func (q Select) everything() bool { return q.trivial() && q.After == nil }
+
+func (q Select) trivial() bool { return q.Where.Op == OpAnd && len(q.Where.Kids) == 0 }
+
 func (w *writer) where(q Select) {
-	trivial := (q.Where.Op == OpAnd && len(q.Where.Kids) == 0)
-	if trivial && q.After == nil {
+	if q.everything() {
 		return
 	}
+	trivial := q.trivial()
 	w.s(" WHERE ")
 	if !trivial {
 		w.expr(q.Where, false)
@@ -162,17 +183,26 @@ func (w *writer) where(q Select) {
 }
 
 func (w *writer) orderLimit(q Select) {
+	w.orderBy(q, false)
+	w.limit()
+}
+
+// orderBy writes the ORDER BY clause; with expr, each key is written as +col,
+// which sorts the same but cannot be served by an index's order.
+func (w *writer) orderBy(q Select, expr bool) {
 	w.s(" ORDER BY ")
 	for i, k := range q.Order {
 		if i > 0 {
 			w.s(", ")
+		}
+		if expr {
+			w.s("+")
 		}
 		w.s(quoteCol(k.Col))
 		if k.Desc {
 			w.s(" DESC")
 		}
 	}
-	w.limit()
 }
 
 func (w *writer) limit() {
