@@ -49,6 +49,13 @@
 // bound parameters and each query uses SQLite's indexes ([Query.Explain]
 // shows the plan). [Coll.QueryRaw] and [Store.DB] are the escape hatches.
 //
+// [Query.Count], [Query.Exists], [Query.IDs] and [Query.Delete] never decode
+// a stored value. They find the matches in an index alone when one index
+// holds every column the filter names (a column's own index, or a composite
+// index for an And over several columns); an Or, a Not of a range on a
+// column that can hold NULL, or an And over columns indexed one by one also
+// reads table rows. Delete removes each match by its primary key.
+//
 // # Concurrency
 //
 // A [Store] and its collections are safe for concurrent use. One connection

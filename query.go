@@ -809,8 +809,9 @@ func (q *Query[T]) scalar(ctx context.Context, op string, k sqlgen.Kind) (int64,
 	return n, err
 }
 
-// Count returns how many values match (within Limit and Offset), reading
-// only the index, never the stored values.
+// Count returns how many values match (within Limit and Offset). It never
+// decodes a stored value, and reads only an index when one index holds every
+// column the filter names (see Queries in the package doc).
 func (q *Query[T]) Count(ctx context.Context) (int, error) {
 	n, err := q.scalar(ctx, "Count", sqlgen.Count)
 	if q.limit < 0 {
@@ -819,14 +820,14 @@ func (q *Query[T]) Count(ctx context.Context) (int, error) {
 	return int(n), err
 }
 
-// Exists reports whether any value matches, reading only the index.
+// Exists reports whether any value matches; it reads what Count reads.
 func (q *Query[T]) Exists(ctx context.Context) (bool, error) {
 	n, err := q.scalar(ctx, "Exists", sqlgen.Exists)
 	return n != 0, err
 }
 
-// IDs returns the IDs of the matching values, in order, without reading the
-// stored values.
+// IDs returns the IDs of the matching values, in order, without decoding the
+// stored values. Without a Limit it reads what Count reads, then sorts.
 func (q *Query[T]) IDs(ctx context.Context) ([]ID[T], error) {
 	r, err := q.start()
 	if err != nil {
@@ -854,8 +855,9 @@ func (q *Query[T]) IDs(ctx context.Context) ([]ID[T], error) {
 }
 
 // Delete removes the matching values (within Limit and Offset, in order)
-// in one write, and returns how many it removed. It never reads the stored
-// values. Coll.Where() with no filter deletes every value.
+// in one write, and returns how many it removed. It never decodes the stored
+// values: it finds the matches as IDs does and removes each by its primary
+// key. Coll.Where() with no filter deletes every value.
 // Errors: ErrInvalid, ErrClosed, ErrTxDone, the context's error.
 func (q *Query[T]) Delete(ctx context.Context) (int, error) {
 	r, err := q.start()
