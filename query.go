@@ -827,7 +827,8 @@ func (q *Query[T]) Exists(ctx context.Context) (bool, error) {
 }
 
 // IDs returns the IDs of the matching values, in order, without decoding the
-// stored values. Without a Limit it reads what Count reads, then sorts.
+// stored values. Without a Limit it reads what Count reads, and sorts the
+// IDs unless an index holds them in order (an Eq on a column's own index).
 func (q *Query[T]) IDs(ctx context.Context) ([]ID[T], error) {
 	r, err := q.start()
 	if err != nil {

@@ -1,6 +1,7 @@
 package sqlgen
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -121,11 +122,12 @@ func (t Table) Query(q Select, k Kind) (string, []Arg) {
 	case IDs:
 		w.s("SELECT id FROM " + table)
 		w.where(q)
-		// Without a limit every match is read anyway, so the keys are
-		// written as expressions (+col): SQLite then sorts the IDs it finds
-		// through an index, where it would otherwise read the table in ID
-		// order to save the sort, passing through every stored value.
-		w.orderBy(q, !q.Limit)
+		// Without a limit every match is read anyway. Unless an index yields
+		// the matches in ID order, the keys are written as expressions
+		// (+col): SQLite then sorts the IDs it finds through an index, where
+		// it would otherwise read the table in ID order to save the sort,
+		// passing through every stored value.
+		w.orderBy(q, !q.Limit && !t.inIDOrder(q))
 		w.limit()
 	case Count:
 		// The ordering cannot change how many rows a LIMIT lets through.
@@ -158,6 +160,31 @@ func (t Table) Query(q Select, k Kind) (string, []Arg) {
 		w.s(")")
 	}
 	return w.b.String(), w.args
+}
+
+// inIDOrder reports that an index holds q's matches in ID order: q is
+// ordered by id alone and its filter requires a range of ids, or equality
+// (Eq, IsNull) on a column with an index of its own, whose entries for one
+// value are in ID order.
+func (t Table) inIDOrder(q Select) bool {
+	if len(q.Order) != 1 || q.Order[0].Col != IDColumn {
+		return false
+	}
+	var ordered func(e Expr) bool
+	ordered = func(e Expr) bool {
+		switch e.Op {
+		case OpAnd:
+			return slices.ContainsFunc(e.Kids, ordered)
+		case OpLt, OpLte, OpGt, OpGte, OpBetween:
+			return e.Col == IDColumn
+		case OpEq, OpIsNull:
+			return e.Col == IDColumn || slices.ContainsFunc(t.Columns, func(c Column) bool {
+				return c.Name == e.Col && c.Indexed
+			})
+		}
+		return false
+	}
+	return ordered(q.Where)
 }
 
 // everything reports that q has no condition: no filter and no cursor.
