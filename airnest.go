@@ -124,7 +124,9 @@ func OpenMemory(ctx context.Context, opts *Options) (*Store, error) {
 
 // Open opens the SQLite file at path (":memory:" for an in-memory database),
 // in WAL mode, and creates or updates the tables of every collection declared
-// so far, in one transaction. It fails if the store is already open.
+// so far, in one transaction. It fails if the store is already open; a
+// closed store may be opened again, on the same file or another, and its
+// collections are set up again on it.
 func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	if opts == nil {
 		opts = &Options{}
@@ -158,7 +160,7 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gate.Load()&(gateOpen|gateClosing) != 0 {
-		return fmt.Errorf("%w: Open: store is already open or was closed", ErrInvalid)
+		return fmt.Errorf("%w: Open: store is already open", ErrInvalid)
 	}
 	wc, err := sqlite.Open(ctx, cfg, false)
 	if err != nil {
@@ -231,16 +233,17 @@ func (s *Store) leave() {
 
 // Close waits for the operations in flight to finish, then closes the file.
 // Later calls on the store, its collections and its iterators return
-// ErrClosed. Closing a closed store is a no-op.
+// ErrClosed until the store is opened again. Closing a closed store is a
+// no-op.
 func (s *Store) Close() error {
-	if s.w != nil && s.w.Reentrant() {
-		return fmt.Errorf("%w: Close called from inside a transaction would wait for itself", ErrInvalid)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.gate.Load()
 	if v&gateOpen == 0 || v&gateClosing != 0 {
 		return nil
+	}
+	if s.w.Reentrant() {
+		return fmt.Errorf("%w: Close called from inside a transaction would wait for itself", ErrInvalid)
 	}
 	s.gate.Or(gateClosing)
 	for s.gate.Load()&gateCount != 0 {
@@ -251,6 +254,10 @@ func (s *Store) Close() error {
 		errs = append(errs, s.db.Close())
 	}
 	errs = append(errs, s.rd.Close(), s.w.Close())
+	s.db, s.rd, s.w = nil, nil, nil
+	// Every operation has left and new ones fail while the bits are set:
+	// clearing both makes the store openable again.
+	s.gate.And(^int64(gateOpen | gateClosing))
 	return errors.Join(errs...)
 }
 

@@ -1,0 +1,112 @@
+package airnest_test
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/airnest/airnest"
+)
+
+// Declared once, as a program (or a test package) declares its store.
+var (
+	reopenStore    = airnest.NewStore()
+	reopenJobs     = airnest.Collection[Job](reopenStore, airnest.Index("status"))
+	reopenSessions = airnest.Collection[Session](reopenStore, airnest.Unique("user"))
+)
+
+func TestOpenCloseOpen(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	s := reopenStore
+	if err := s.Open(bg, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(bg, a, nil); !errors.Is(err, airnest.ErrInvalid) {
+		t.Fatalf("Open of an open store: %v, want ErrInvalid", err)
+	}
+	j := Job{Status: "first"}
+	if err := reopenJobs.Save(bg, &j); err != nil {
+		t.Fatal(err)
+	}
+	// Declared while open: it must be set up again on every later Open.
+	type Late struct {
+		ID   airnest.ID[Late]
+		Name string
+	}
+	late := airnest.Collection[Late](s, airnest.Index("name"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reopenJobs.Load(bg, j.ID); !errors.Is(err, airnest.ErrClosed) {
+		t.Fatalf("Load after Close: %v, want ErrClosed", err)
+	}
+
+	// The same file again: everything is there.
+	if err := s.Open(bg, a, nil); err != nil {
+		t.Fatalf("reopen on the same file: %v", err)
+	}
+	if got, err := reopenJobs.Load(bg, j.ID); err != nil || got.Status != "first" {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	l := Late{Name: "x"}
+	if err := late.Save(bg, &l); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another file: the collections are made there, empty.
+	if err := s.Open(bg, b, nil); err != nil {
+		t.Fatalf("reopen on another file: %v", err)
+	}
+	defer s.Close()
+	if n, err := reopenJobs.Count(bg); err != nil || n != 0 {
+		t.Fatalf("Count on the new file: %d, %v", n, err)
+	}
+	if n, err := late.Where(airnest.Eq("name", "x")).Count(bg); err != nil || n != 0 {
+		t.Fatalf("Late on the new file: %d, %v", n, err)
+	}
+
+	// Concurrent use after reopen.
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 25 {
+				j := Job{Status: fmt.Sprint("g", g)}
+				if err := reopenJobs.Save(bg, &j); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := reopenJobs.Load(bg, j.ID); err != nil {
+					errs <- err
+					return
+				}
+				u := Session{User: fmt.Sprint(g, "/", i)}
+				if err := reopenSessions.Save(bg, &u); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n, _ := reopenJobs.Where(airnest.Eq("status", "g3")).Count(bg); n != 25 {
+		t.Fatalf("status g3: %d values, want 25", n)
+	}
+	if n, _ := reopenSessions.Count(bg); n != 200 {
+		t.Fatalf("%d sessions, want 200", n)
+	}
+	rep, err := s.Verify(bg)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify after reopen: %v\n%s", err, rep)
+	}
+}
