@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/sqlite"
 )
@@ -98,7 +99,7 @@ const (
 type collInit interface {
 	tableName() string
 	init(c *sqlite.Conn) error
-	verify(c *sqlite.Conn, rep *VerifyReport) (rows int, err error)
+	verify(c *sqlite.Conn, reg *codec.Registry, rep *VerifyReport) (rows int, err error)
 }
 
 // NewStore returns a store that is not open yet. Collections may be declared
@@ -172,6 +173,10 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	}
 	err = w.Exclusive(ctx, func(c *sqlite.Conn) error {
 		return inTx(c, func() error {
+			version, err := readFormat(c)
+			if err != nil {
+				return err
+			}
 			if err := c.Exec(sqlgen.Meta); err != nil {
 				return err
 			}
@@ -180,7 +185,7 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 					return err
 				}
 			}
-			return nil
+			return writeFormat(c, version)
 		})
 	})
 	if err != nil {

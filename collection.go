@@ -535,11 +535,7 @@ type storedCollection struct {
 // init creates or updates the table, its index columns and its key
 // registry; it runs inside the transaction that opens the store.
 func (c *collection[T]) init(conn *sqlite.Conn) error {
-	var entries []codec.Entry
-	err := query(conn, "SELECT space, name, key, type FROM _airnest_keys WHERE collection = ?", []any{c.name}, func(st *sqlite.Stmt) error {
-		entries = append(entries, codec.Entry{Space: st.ColumnText(0), Name: st.ColumnText(1), Key: uint64(st.ColumnInt64(2)), Type: st.ColumnText(3)})
-		return nil
-	})
+	entries, err := loadKeys(conn, c.name)
 	if err != nil {
 		return err
 	}
@@ -549,6 +545,9 @@ func (c *collection[T]) init(conn *sqlite.Conn) error {
 		return err
 	}
 	for _, e := range added {
+		if e.Key > maxKey {
+			return fmt.Errorf("%w: collection %q: field %q: key %d is above the largest key airnest stores, %d", ErrInvalid, c.name, e.Name, e.Key, uint64(maxKey))
+		}
 		if err := exec(conn, "INSERT INTO _airnest_keys (collection, space, name, key, type) VALUES (?, ?, ?, ?, ?)", c.name, e.Space, e.Name, int64(e.Key), e.Type); err != nil {
 			return err
 		}

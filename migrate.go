@@ -164,11 +164,7 @@ func (m *migration[Old, New]) start(conn *sqlite.Conn) (done, total int, finishe
 			return 0, 0, false, err
 		}
 	}
-	var entries []codec.Entry
-	err = query(conn, "SELECT space, name, key, type FROM _airnest_keys WHERE collection = ?", []any{m.c.name}, func(st *sqlite.Stmt) error {
-		entries = append(entries, codec.Entry{Space: st.ColumnText(0), Name: st.ColumnText(1), Key: uint64(st.ColumnInt64(2)), Type: st.ColumnText(3)})
-		return nil
-	})
+	entries, err := loadKeys(conn, m.c.name)
 	if err != nil {
 		return 0, 0, false, err
 	}

@@ -47,7 +47,9 @@ type Problem struct {
 	// Check names what failed:
 	//   "integrity"   PRAGMA integrity_check (the SQLite file itself)
 	//   "foreign_key" PRAGMA foreign_key_check
-	//   "schema"      bookkeeping tables, a missing table or column
+	//   "schema"      the file format (application_id, user_version), the
+	//                 bookkeeping tables and key registry, a missing table
+	//                 or column
 	//   "read"        a row could not be read (the SQLite error is in Detail)
 	//   "id"          a row id that is not 16 bytes, or a blob whose ID differs
 	//   "blob"        a blob that is not well-formed or does not decode
@@ -229,6 +231,12 @@ func verifyOn(ctx context.Context, conn *sqlite.Conn, typed map[string]collInit)
 		}
 	}
 
+	if _, err := readFormat(conn); errors.Is(err, ErrSchema) {
+		rep.add(Problem{Check: "schema", Detail: err.Error()})
+		return rep, nil
+	} else if err != nil {
+		return rep, stop(Problem{Check: "schema"}, err)
+	}
 	meta := 0
 	err = query(conn, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('_airnest_collections', '_airnest_keys')", nil, func(st *sqlite.Stmt) error {
 		meta = int(st.ColumnInt64(0))
@@ -258,14 +266,18 @@ func verifyOn(ctx context.Context, conn *sqlite.Conn, typed map[string]collInit)
 	if err != nil {
 		return rep, stop(Problem{Check: "schema"}, err)
 	}
-	regs := map[string][]codec.Entry{}
-	err = query(conn, "SELECT collection, space, name, key, type FROM _airnest_keys", nil, func(st *sqlite.Stmt) error {
-		c := st.ColumnText(0)
-		regs[c] = append(regs[c], codec.Entry{Space: st.ColumnText(1), Name: st.ColumnText(2), Key: uint64(st.ColumnInt64(3)), Type: st.ColumnText(4)})
-		return nil
-	})
+	keys, err := readKeys(conn, "")
 	if err != nil {
 		return rep, stop(Problem{Check: "schema"}, err)
+	}
+	bad := keyProblems(keys)
+	regs := map[string][]codec.Entry{}
+	for i, r := range keys {
+		if why, ok := bad[i]; ok {
+			rep.add(Problem{Check: "schema", Collection: r.coll, Detail: fmt.Sprintf("%s: %s", r, why)})
+			continue
+		}
+		regs[r.coll] = append(regs[r.coll], codec.Entry{Space: r.space, Name: r.name, Key: uint64(r.key), Type: r.typ})
 	}
 	for name := range typed {
 		if _, ok := stored[name]; !ok {
@@ -282,7 +294,7 @@ func verifyOn(ctx context.Context, conn *sqlite.Conn, typed map[string]collInit)
 		var err error
 		if ci, ok := typed[name]; ok {
 			vc.Typed = true
-			vc.Rows, err = ci.verify(conn, &rep)
+			vc.Rows, err = ci.verify(conn, codec.NewRegistry(regs[name]), &rep)
 		} else if sc := stored[name]; sc != nil {
 			vc.Rows, err = verifyStored(conn, name, sc, codec.NewRegistry(regs[name]), &rep)
 		}
@@ -308,7 +320,7 @@ func rowID(b []byte) string {
 // its ID is the row id, and each index column equals the value recomputed
 // from the decoded value. It returns the rows read; an error means reading
 // stopped.
-func (c *collection[T]) verify(conn *sqlite.Conn, rep *VerifyReport) (int, error) {
+func (c *collection[T]) verify(conn *sqlite.Conn, reg *codec.Registry, rep *VerifyReport) (int, error) {
 	cd := c.codec.Load()
 	st, err := conn.PrepareOnce(c.table.SelectColumns(c.table.Columns))
 	if err != nil {
@@ -328,6 +340,7 @@ func (c *collection[T]) verify(conn *sqlite.Conn, rep *VerifyReport) (int, error
 			rep.add(Problem{Check: "blob", Collection: c.name, ID: id, Detail: err.Error()})
 			continue
 		}
+		checkKeys(rep, c.name, id, st.ColumnRawBlob(1), reg)
 		if got := c.idOf(&v); string(got.u[:]) != string(idb) {
 			rep.add(Problem{Check: "id", Collection: c.name, ID: id, Detail: fmt.Sprintf("the blob holds ID %s", got)})
 		}
@@ -475,6 +488,8 @@ func verifyStored(conn *sqlite.Conn, name string, sc *storedCollection, reg *cod
 			rep.add(Problem{Check: "blob", Collection: name, ID: id, Detail: err.Error()})
 		} else if err := rawDecMode.Unmarshal(blob, &fields); err != nil {
 			fields = nil // string keys: a type stored with fxamacker's default rules
+		} else {
+			checkKeys(rep, name, id, blob, reg)
 		}
 		if fields != nil && hasID {
 			if raw, ok := fields[idKey]; !ok || len(raw) != 17 || string(raw[1:]) != string(idb) {
@@ -574,6 +589,15 @@ func storedValue(fields map[uint64]cbor.RawMessage, chk storedCheck) (sqlValue, 
 		return sqlValue{}, fmt.Errorf("field of column %q: %w", chk.col.Name, errors.Join(ErrSchema, err))
 	}
 	return v, nil
+}
+
+// checkKeys reports the top-level keys of a stored value that its
+// collection's key registry does not hold.
+func checkKeys(rep *VerifyReport, coll, id string, blob []byte, reg *codec.Registry) {
+	if ks := unknownKeys(blob, reg); len(ks) > 0 {
+		rep.add(Problem{Check: "blob", Collection: coll, ID: id,
+			Detail: fmt.Sprintf("field keys %v are not in the key registry (_airnest_keys): their values are never loaded", ks)})
+	}
 }
 
 func blobIDDetail(raw cbor.RawMessage) string {

@@ -61,6 +61,11 @@ func openReader(ctx context.Context, path string) (*sqlite.Conn, error) {
 	if err == nil && n != 2 {
 		err = errors.New("not an airnest file (it has no _airnest_collections and _airnest_keys tables)")
 	}
+	if err == nil {
+		err = each(c, sqlgen.ReadFormat, nil, func(st *sqlite.Stmt) error {
+			return sqlgen.CheckFormat(st.ColumnInt64(0), st.ColumnInt64(1))
+		})
+	}
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
