@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,7 @@ const (
 // collInit is what a declared collection does when its store opens.
 type collInit interface {
 	tableName() string
+	objectNames() []string // the table, then its indexes
 	init(c *sqlite.Conn) error
 	verify(c *sqlite.Conn, reg *codec.Registry, rep *VerifyReport) (rows int, err error)
 }
@@ -292,8 +294,16 @@ func (s *Store) register(ci collInit, goType string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	name := ci.tableName()
-	if other, ok := s.names[name]; ok {
-		return fmt.Errorf("%w: collection %q: the table name is already used by %s (pin another with airnest.Name)", ErrInvalid, name, other)
+	// SQLite compares table and index names ignoring case, in one namespace.
+	objs := ci.objectNames()
+	for i, o := range objs {
+		if other, ok := s.names[strings.ToLower(o)]; ok {
+			what := "table name"
+			if i > 0 {
+				what = fmt.Sprintf("index name %q", o)
+			}
+			return fmt.Errorf("%w: collection %q: the %s is already used by %s (SQLite ignores case in names; pin another with airnest.Name)", ErrInvalid, name, what, other)
+		}
 	}
 	if s.gate.Load()&gateClosing != 0 {
 		return ErrClosed
@@ -310,7 +320,12 @@ func (s *Store) register(ci collInit, goType string) error {
 			return err
 		}
 	}
-	s.names[name] = goType
+	for i, o := range objs {
+		s.names[strings.ToLower(o)] = fmt.Sprintf("collection %q (%s)", name, goType)
+		if i > 0 {
+			s.names[strings.ToLower(o)] = fmt.Sprintf("an index of collection %q (%s)", name, goType)
+		}
+	}
 	s.colls = append(s.colls, ci)
 	return nil
 }

@@ -2,14 +2,12 @@ package airnest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
 	"reflect"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/airnest/airnest/codec"
@@ -30,6 +28,7 @@ type indexDecl struct {
 type collOptions struct {
 	name    string
 	indexes []indexDecl
+	drops   []string
 }
 
 // Index declares index columns. Each name is a field of T, matched ignoring
@@ -81,8 +80,11 @@ type collection[T any] struct {
 	cols   []indexCol
 	table  sqlgen.Table
 	codec  atomic.Pointer[codec.Codec[T]]
+	plan   atomic.Pointer[writePlan]
+	shape  int64 // shapeOf(T), stored with every row written
+	drops  []string
 
-	qUpsert, qLoad, qExists, qDelete, qScan, qScanAfter, qCount *sqlite.Query
+	qLoad, qExists, qDelete, qScan, qScanAfter, qCount *sqlite.Query
 }
 
 // Collection declares a collection of T on store. T must be a struct with a
@@ -129,9 +131,8 @@ func NewCollection[T any](store *Store, opts ...Option) (*Coll[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &collection[T]{store: store, name: name, goType: t.String(), idOff: f.Offset, cols: cols}
+	c := &collection[T]{store: store, name: name, goType: t.String(), idOff: f.Offset, cols: cols, shape: shapeOf(t), drops: o.drops}
 	c.table = sqlgen.Table{Name: name, Columns: sqlCols, Composites: comps}
-	c.qUpsert = sqlite.NewQuery(c.table.Upsert())
 	c.qLoad = sqlite.NewQuery(c.table.Load())
 	c.qExists = sqlite.NewQuery(c.table.Exists())
 	c.qDelete = sqlite.NewQuery(c.table.Delete())
@@ -152,6 +153,20 @@ func (c *Coll[T]) Name() string { return c.c.name }
 func (c *Coll[T]) In(tx *Tx) *Coll[T] { return &Coll[T]{c: c.c, tx: tx} }
 
 func (c *collection[T]) tableName() string { return c.name }
+
+func (c *collection[T]) objectNames() []string {
+	t := c.table
+	out := []string{t.Name}
+	for _, col := range t.Columns {
+		if col.Indexed {
+			out = append(out, t.IndexName(col.Name))
+		}
+	}
+	for _, comp := range t.Composites {
+		out = append(out, t.CompositeName(comp))
+	}
+	return out
+}
 
 func (c *collection[T]) idOf(v *T) *ID[T] {
 	return (*ID[T])(unsafe.Add(unsafe.Pointer(v), c.idOff))
@@ -180,28 +195,6 @@ func (c *collection[T]) encode(buf []byte, v *T, vals []sqlValue) ([]byte, []sql
 		vals = append(vals, sv)
 	}
 	return blob, vals, nil
-}
-
-// write upserts one row on conn.
-func (c *collection[T]) write(conn *sqlite.Conn, id ID[T], blob []byte, vals []sqlValue) error {
-	st, err := conn.Prepare(c.qUpsert)
-	if err != nil {
-		return err
-	}
-	if err := st.BindBlob(1, id.u[:]); err != nil {
-		return err
-	}
-	if err := st.BindBlob(2, blob); err != nil {
-		st.ClearBindings()
-		return err
-	}
-	for i, v := range vals {
-		if err := v.bind(st, i+3); err != nil {
-			st.Reset()
-			return err
-		}
-	}
-	return st.Exec()
 }
 
 // saveBuf holds what one Save needs, reused through a pool.
@@ -524,197 +517,6 @@ func (c *Coll[T]) All(ctx context.Context) iter.Seq2[T, error] {
 			after = last[:]
 		}
 	}
-}
-
-// storedCollection is the bookkeeping row of one collection.
-type storedCollection struct {
-	Columns    []sqlgen.Column    `json:"columns"`
-	Composites []sqlgen.Composite `json:"composites,omitempty"`
-}
-
-// init creates or updates the table, its index columns and its key
-// registry; it runs inside the transaction that opens the store.
-func (c *collection[T]) init(conn *sqlite.Conn) error {
-	entries, err := loadKeys(conn, c.name)
-	if err != nil {
-		return err
-	}
-	reg := codec.NewRegistry(entries)
-	cd, added, err := codec.New[T](c.name, reg)
-	if err != nil {
-		return err
-	}
-	for _, e := range added {
-		if e.Key > maxKey {
-			return fmt.Errorf("%w: collection %q: field %q: key %d is above the largest key airnest stores, %d", ErrInvalid, c.name, e.Name, e.Key, uint64(maxKey))
-		}
-		if err := exec(conn, "INSERT INTO _airnest_keys (collection, space, name, key, type) VALUES (?, ?, ?, ?, ?)", c.name, e.Space, e.Name, int64(e.Key), e.Type); err != nil {
-			return err
-		}
-	}
-	var stored *storedCollection
-	err = query(conn, "SELECT columns FROM _airnest_collections WHERE name = ?", []any{c.name}, func(st *sqlite.Stmt) error {
-		stored = &storedCollection{}
-		return json.Unmarshal([]byte(st.ColumnText(0)), stored)
-	})
-	if err != nil {
-		return err
-	}
-	t := c.table
-	if stored == nil {
-		var exists bool
-		err := query(conn, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", []any{c.name}, func(*sqlite.Stmt) error {
-			exists = true
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if exists {
-			return fmt.Errorf("%w: collection %q: a table of that name exists and is not an airnest collection (pin another name with airnest.Name)", ErrSchema, c.name)
-		}
-		if err := conn.Exec(t.CreateTable()); err != nil {
-			return err
-		}
-	} else if err := c.migrate(conn, stored, cd); err != nil {
-		return err
-	}
-	for _, col := range t.Columns {
-		if col.Indexed {
-			if err := conn.Exec(t.CreateIndex(col)); err != nil {
-				return c.indexErr(err)
-			}
-		}
-	}
-	for _, comp := range t.Composites {
-		if err := conn.Exec(t.CreateComposite(comp)); err != nil {
-			return c.indexErr(err)
-		}
-	}
-	js, err := json.Marshal(storedCollection{Columns: t.Columns, Composites: t.Composites})
-	if err != nil {
-		return err
-	}
-	err = exec(conn, `INSERT INTO _airnest_collections (name, go_type, columns, created) VALUES (?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET go_type = excluded.go_type, columns = excluded.columns`,
-		c.name, c.goType, string(js), time.Now().UnixNano())
-	if err != nil {
-		return err
-	}
-	c.codec.Store(cd)
-	return nil
-}
-
-func (c *collection[T]) indexErr(err error) error {
-	if sqlite.IsUnique(err) {
-		return fmt.Errorf("%w: collection %q: stored values break a Unique index: %w", ErrConflict, c.name, err)
-	}
-	return err
-}
-
-// migrate brings an existing table in line with the declared index columns:
-// stale indexes and columns are dropped, new or retyped columns are added and
-// filled from the stored blobs. It runs inside the opening transaction.
-func (c *collection[T]) migrate(conn *sqlite.Conn, stored *storedCollection, cd *codec.Codec[T]) error {
-	t := c.table
-	old := map[string]sqlgen.Column{}
-	for _, col := range stored.Columns {
-		old[col.Name] = col
-	}
-	want := map[string]sqlgen.Column{}
-	for _, col := range t.Columns {
-		want[col.Name] = col
-	}
-	wantComp := map[string]bool{}
-	for _, comp := range t.Composites {
-		wantComp[t.CompositeName(comp)+fmt.Sprint(comp.Unique)] = true
-	}
-	for _, comp := range stored.Composites {
-		if !wantComp[t.CompositeName(comp)+fmt.Sprint(comp.Unique)] {
-			if err := conn.Exec(sqlgen.DropIndex(t.CompositeName(comp))); err != nil {
-				return err
-			}
-		}
-	}
-	for _, comp := range stored.Composites {
-		for _, name := range comp.Columns {
-			if w, ok := want[name]; !ok || w.Type != old[name].Type {
-				if err := conn.Exec(sqlgen.DropIndex(t.CompositeName(comp))); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	var fill []sqlgen.Column
-	var fillCols []indexCol
-	for _, col := range stored.Columns {
-		w, keep := want[col.Name]
-		if keep && w.Type == col.Type && w.Indexed == col.Indexed && w.Unique == col.Unique {
-			continue
-		}
-		if err := conn.Exec(sqlgen.DropIndex(t.IndexName(col.Name))); err != nil {
-			return err
-		}
-		if !keep || w.Type != col.Type {
-			if err := conn.Exec(t.DropColumn(col.Name)); err != nil {
-				return err
-			}
-		}
-	}
-	for i, col := range t.Columns {
-		if o, ok := old[col.Name]; ok && o.Type == col.Type {
-			continue
-		}
-		if err := conn.Exec(t.AddColumn(col)); err != nil {
-			return err
-		}
-		fill = append(fill, col)
-		fillCols = append(fillCols, c.cols[i])
-	}
-	if len(fill) == 0 {
-		return nil
-	}
-	return c.backfill(conn, cd, fill, fillCols)
-}
-
-// backfill computes new index columns from every stored blob.
-func (c *collection[T]) backfill(conn *sqlite.Conn, cd *codec.Codec[T], fill []sqlgen.Column, cols []indexCol) error {
-	upd, err := conn.PrepareOnce(c.table.UpdateColumns(fill))
-	if err != nil {
-		return err
-	}
-	defer upd.Close()
-	sel, err := conn.PrepareOnce(c.table.SelectColumns(nil))
-	if err != nil {
-		return err
-	}
-	defer sel.Close()
-	for sel.Step() {
-		var v T
-		id := sel.ColumnBlob(0, nil)
-		if err := cd.Decode(sel.ColumnRawBlob(1), &v); err != nil {
-			if errors.Is(err, ErrSchema) {
-				// A value in an older shape (a field changed type): its new
-				// columns stay NULL until Migrate or a Save rewrites it, so
-				// the store still opens and Migrate can run.
-				continue
-			}
-			return fmt.Errorf("collection %q: back-filling index columns: id %x: %w", c.name, id, err)
-		}
-		rv := reflect.ValueOf(&v).Elem()
-		for i, col := range cols {
-			sv, err := col.conv(rv.FieldByIndex(col.index))
-			if err != nil {
-				return fmt.Errorf("%w: collection %q: back-filling index %q: id %x: %v", ErrInvalid, c.name, col.name, id, err)
-			}
-			sv.bind(upd, i+1)
-		}
-		upd.BindBlob(len(cols)+1, id)
-		if err := upd.Exec(); err != nil {
-			return err
-		}
-	}
-	return sel.Err()
 }
 
 // exec runs one statement with bound arguments.

@@ -157,7 +157,7 @@ func TestIndexBackfillAndDrop(t *testing.T) {
 	s1.Close()
 
 	s2 := airnest.NewStore()
-	airnest.Collection[JobV2](s2, airnest.Name("Jobs"), airnest.Index("priority"))
+	airnest.Collection[JobV2](s2, airnest.Name("Jobs"), airnest.Index("priority"), airnest.DropIndex("status"))
 	if err := s2.Open(bg, path, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -56,12 +56,20 @@ type MigrateOptions struct {
 // returns (0, nil) at once, so it is safe to call at every start of the
 // program. Values saved after it started (with higher IDs) are not touched.
 //
-// Run it right after Open, before the program writes to the collection: a
-// value already re-saved as New by the program is skipped only when it
-// does not also decode as Old. fn runs inside the batch's write
-// transaction, so it must not use the store itself. An index column added
-// in the same release as the type change stays NULL for values still in
-// the old shape (they do not decode yet) until Migrate rewrites them.
+// Values the program saves as New before or while Migrate runs are never
+// converted again: every row records the shape of the Go type that wrote
+// it (the stored field names and types, not the type's name), and Migrate
+// skips rows written in New's shape, even when they would also decode as
+// Old (a new field left out as zero, say). So the program may write from
+// the moment it opens the store; nothing it saved is lost. Two limits:
+// when Old and New are stored alike (the same field names and types: a
+// change of meaning, not of shape), rows cannot be told apart and every
+// value up to the start is converted; and rows written by a release
+// before airnest recorded shapes (format version 0) are judged by
+// decoding, as Old first. fn runs inside the batch's write transaction,
+// so it must not use the store itself. An index column added in the same
+// release as the type change stays NULL for values still in the old shape
+// (they do not decode yet) until Migrate rewrites them.
 // Migrate returns the number of values it converted. Errors: ErrSchema (a stored value decodes neither as Old nor
 // as New), ErrInvalid (a bad Old type, or fn changed the ID), ErrConflict,
 // fn's error, ErrClosed, the context's error.
@@ -85,7 +93,7 @@ func Migrate[Old, New any](ctx context.Context, coll *Coll[New], fn func(Old) (N
 	if batch <= 0 {
 		batch = 500
 	}
-	m := &migration[Old, New]{c: cc, name: name, batch: batch, fn: fn}
+	m := &migration[Old, New]{c: cc, name: name, batch: batch, fn: fn, shapesDiffer: shapeOf(oldType) != cc.shape}
 	if f, ok := oldType.FieldByName("ID"); ok && f.Type == reflect.TypeFor[ID[Old]]() && len(f.Index) == 1 {
 		m.oldID = f.Index
 	}
@@ -127,6 +135,9 @@ type migration[Old, New any] struct {
 	fn    func(Old) (New, error)
 	oldID []int // index of Old's ID field, if it has one
 	dec   *codec.Codec[Old]
+	// shapesDiffer is false when Old and New are stored alike: then a row's
+	// recorded shape cannot tell them apart, and every value is converted.
+	shapesDiffer bool
 }
 
 func (m *migration[Old, New]) errorf(err error) error {
@@ -188,18 +199,19 @@ func (m *migration[Old, New]) step(conn *sqlite.Conn) (n, seen int, finished boo
 		return 0, 0, false, err
 	}
 	type row struct {
-		id   [16]byte
-		blob []byte
+		id    [16]byte
+		blob  []byte
+		isNew bool // written by a program whose type is stored as New is
 	}
 	var rows []row
 	if upto != nil {
-		sql := fmt.Sprintf("SELECT id, v FROM %s WHERE id > coalesce(?, x'') AND id <= ? ORDER BY id LIMIT %d", sqlgen.Quote(m.c.name), m.batch)
-		err = query(conn, sql, []any{cursor, upto}, func(st *sqlite.Stmt) error {
+		sql := fmt.Sprintf("SELECT id, v, %s IS ? FROM %s WHERE id > coalesce(?, x'') AND id <= ? ORDER BY id LIMIT %d", sqlgen.ShapeColumn, sqlgen.Quote(m.c.name), m.batch)
+		err = query(conn, sql, []any{m.c.shape, cursor, upto}, func(st *sqlite.Stmt) error {
 			id := st.ColumnRawBlob(0)
 			if len(id) != 16 {
 				return fmt.Errorf("%w: a stored id is %d bytes, not 16", ErrSchema, len(id))
 			}
-			rows = append(rows, row{id: [16]byte(id), blob: st.ColumnBlob(1, nil)})
+			rows = append(rows, row{id: [16]byte(id), blob: st.ColumnBlob(1, nil), isNew: st.ColumnBool(2)})
 			return nil
 		})
 		if err != nil {
@@ -211,6 +223,9 @@ func (m *migration[Old, New]) step(conn *sqlite.Conn) (n, seen int, finished boo
 	newCodec := m.c.codec.Load()
 	for _, r := range rows {
 		id := ID[New]{u: r.id}
+		if r.isNew && m.shapesDiffer {
+			continue // saved as New before or while Migrate ran
+		}
 		var old Old
 		if err := m.dec.Decode(r.blob, &old); err != nil {
 			var probe New

@@ -53,16 +53,19 @@ func Quote(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
-// Reserved column names of every collection table.
+// Reserved column names of every collection table. ShapeColumn records
+// which Go type shape wrote the row (see airnest.Migrate); NULL for rows
+// written before format version 1.
 const (
-	IDColumn   = "id"
-	BlobColumn = "v"
+	IDColumn    = "id"
+	BlobColumn  = "v"
+	ShapeColumn = "_airnest_shape"
 )
 
 // CreateTable is the DDL for a new collection table (without its indexes).
 func (t Table) CreateTable() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (id BLOB PRIMARY KEY NOT NULL, v BLOB NOT NULL", Quote(t.Name))
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (id BLOB PRIMARY KEY NOT NULL, v BLOB NOT NULL, %s INTEGER", Quote(t.Name), ShapeColumn)
 	for _, c := range t.Columns {
 		fmt.Fprintf(&b, ", %s %s", Quote(c.Name), c.Type)
 	}
@@ -113,21 +116,30 @@ func (t Table) CreateComposite(c Composite) string {
 // DropIndex is the DDL to remove an index by name.
 func DropIndex(name string) string { return "DROP INDEX IF EXISTS " + Quote(name) }
 
-// Upsert inserts or replaces the row for id (parameters: id, v, columns in
-// order). It never deletes other rows, so a Unique clash is an error rather
-// than a silent replacement.
+// AddShapeColumn adds ShapeColumn to a table made before format version 1.
+func (t Table) AddShapeColumn() string {
+	return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s INTEGER", Quote(t.Name), ShapeColumn)
+}
+
+// Upsert inserts or replaces the row for id (parameters: id, v, shape,
+// columns in order, then the schema version the caller planned for). It
+// writes nothing when the database's schema_version differs from that
+// last parameter, so a writer learns, by zero changes, that another
+// program changed the table since it planned its columns. It never
+// deletes other rows, so a Unique clash is an error rather than a silent
+// replacement.
 func (t Table) Upsert() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "INSERT INTO %s (id, v", Quote(t.Name))
+	fmt.Fprintf(&b, "INSERT INTO %s (id, v, %s", Quote(t.Name), ShapeColumn)
 	for _, c := range t.Columns {
 		b.WriteString(", ")
 		b.WriteString(Quote(c.Name))
 	}
-	b.WriteString(") VALUES (?, ?")
+	b.WriteString(") SELECT ?, ?, ?")
 	for range t.Columns {
 		b.WriteString(", ?")
 	}
-	b.WriteString(") ON CONFLICT (id) DO UPDATE SET v = excluded.v")
+	fmt.Fprintf(&b, " WHERE (SELECT schema_version FROM pragma_schema_version) = ? ON CONFLICT (id) DO UPDATE SET v = excluded.v, %s = excluded.%s", ShapeColumn, ShapeColumn)
 	for _, c := range t.Columns {
 		fmt.Fprintf(&b, ", %s = excluded.%s", Quote(c.Name), Quote(c.Name))
 	}

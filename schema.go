@@ -1,0 +1,435 @@
+package airnest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/airnest/airnest/codec"
+	"github.com/airnest/airnest/internal/sqlgen"
+	"github.com/airnest/airnest/internal/sqlite"
+)
+
+// DropIndex removes index columns (or a composite "a,b" index) that an
+// earlier declaration had, when the store opens. Open never drops an index
+// column by itself, because another version of the program may still run
+// on the file and query it: a column no longer declared is kept and kept
+// current. Declare DropIndex once no running version declares the column.
+// A column that is both dropped and declared is rebuilt, which is how an
+// index column changes its SQL type.
+func DropIndex(names ...string) Option {
+	return Option{func(o *collOptions) { o.drops = append(o.drops, names...) }}
+}
+
+// storedCollection is the bookkeeping row of one collection.
+type storedCollection struct {
+	Columns    []sqlgen.Column    `json:"columns"`
+	Composites []sqlgen.Composite `json:"composites,omitempty"`
+}
+
+// writePlan is how a Save fills the table's columns: the declared index
+// columns, then the kept ones (declared by another version of the
+// program), at the schema_version it was made for.
+type writePlan struct {
+	kept   []indexCol
+	upsert *sqlite.Query
+	schema int64
+}
+
+// init creates or updates the table, its index columns and its key
+// registry; it runs inside the transaction that opens the store.
+func (c *collection[T]) init(conn *sqlite.Conn) error {
+	entries, err := loadKeys(conn, c.name)
+	if err != nil {
+		return err
+	}
+	reg := codec.NewRegistry(entries)
+	cd, added, err := codec.New[T](c.name, reg)
+	if err != nil {
+		return err
+	}
+	for _, e := range added {
+		if e.Key > maxKey {
+			return fmt.Errorf("%w: collection %q: field %q: key %d is above the largest key airnest stores, %d", ErrInvalid, c.name, e.Name, e.Key, uint64(maxKey))
+		}
+		if err := exec(conn, "INSERT INTO _airnest_keys (collection, space, name, key, type) VALUES (?, ?, ?, ?, ?)", c.name, e.Space, e.Name, int64(e.Key), e.Type); err != nil {
+			return err
+		}
+	}
+	stored, err := c.readStored(conn)
+	if err != nil {
+		return err
+	}
+	t := c.table
+	if stored == nil {
+		if err := c.nameFree(conn, c.name, ""); err != nil {
+			return err
+		}
+		if err := conn.Exec(t.CreateTable()); err != nil {
+			return err
+		}
+		stored = &storedCollection{Columns: t.Columns, Composites: t.Composites}
+	} else if stored, err = c.migrate(conn, stored, cd); err != nil {
+		return err
+	}
+	all := sqlgen.Table{Name: c.name, Columns: stored.Columns, Composites: stored.Composites}
+	for _, col := range all.Columns {
+		if col.Indexed {
+			if err := c.createIndex(conn, all.IndexName(col.Name), all.CreateIndex(col)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, comp := range all.Composites {
+		if err := c.createIndex(conn, all.CompositeName(comp), all.CreateComposite(comp)); err != nil {
+			return err
+		}
+	}
+	js, err := json.Marshal(stored)
+	if err != nil {
+		return err
+	}
+	err = exec(conn, `INSERT INTO _airnest_collections (name, go_type, columns, created) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET go_type = excluded.go_type, columns = excluded.columns`,
+		c.name, c.goType, string(js), time.Now().UnixNano())
+	if err != nil {
+		return err
+	}
+	p, err := c.makePlan(conn, stored)
+	if err != nil {
+		return err
+	}
+	c.codec.Store(cd)
+	c.plan.Store(p)
+	return nil
+}
+
+// readStored reads the bookkeeping row of the collection, nil if there is
+// none. A row whose name differs only in case is an error: SQLite would
+// give both names one table.
+func (c *collection[T]) readStored(conn *sqlite.Conn) (*storedCollection, error) {
+	var stored *storedCollection
+	err := query(conn, "SELECT name, columns FROM _airnest_collections WHERE name = ? COLLATE NOCASE", []any{c.name}, func(st *sqlite.Stmt) error {
+		if name := st.ColumnText(0); name != c.name {
+			return fmt.Errorf("%w: collection %q: the file holds collection %q, and SQLite ignores case in table names: pin another name with airnest.Name", ErrSchema, c.name, name)
+		}
+		stored = &storedCollection{}
+		if err := json.Unmarshal([]byte(st.ColumnText(1)), stored); err != nil {
+			return fmt.Errorf("%w: collection %q: _airnest_collections.columns: %v", ErrSchema, c.name, err)
+		}
+		return nil
+	})
+	return stored, err
+}
+
+// nameFree fails unless no table, index or view is named name (ignoring
+// case, as SQLite does), other than an index of table owner.
+func (c *collection[T]) nameFree(conn *sqlite.Conn, name, owner string) error {
+	return query(conn, "SELECT type, name FROM sqlite_schema WHERE name = ? COLLATE NOCASE AND NOT (type = 'index' AND tbl_name = ? COLLATE NOCASE)", []any{name, owner}, func(st *sqlite.Stmt) error {
+		return fmt.Errorf("%w: collection %q: the file already has a %s named %q that is not this collection's (SQLite ignores case in names): pin another name with airnest.Name", ErrSchema, c.name, st.ColumnText(0), st.ColumnText(1))
+	})
+}
+
+func (c *collection[T]) createIndex(conn *sqlite.Conn, name, ddl string) error {
+	if err := c.nameFree(conn, name, c.name); err != nil {
+		return err
+	}
+	if err := conn.Exec(ddl); err != nil {
+		if sqlite.IsUnique(err) {
+			return fmt.Errorf("%w: collection %q: stored values break a Unique index: %w", ErrConflict, c.name, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// tableColumns returns the lower-cased column names of a table, nil when
+// there is no such table.
+func tableColumns(conn *sqlite.Conn, table string) (map[string]bool, error) {
+	var have map[string]bool
+	err := query(conn, "SELECT name FROM pragma_table_info(?)", []any{table}, func(st *sqlite.Stmt) error {
+		if have == nil {
+			have = map[string]bool{}
+		}
+		have[strings.ToLower(st.ColumnText(0))] = true
+		return nil
+	})
+	return have, err
+}
+
+// migrate brings an existing table in line with the declaration and
+// returns the columns and composites it now has. Declared columns that are
+// missing are added and filled from the stored blobs. Nothing is dropped
+// or loosened unless the declaration says DropIndex: another version of
+// the program may still use it. It runs inside the opening transaction.
+func (c *collection[T]) migrate(conn *sqlite.Conn, stored *storedCollection, cd *codec.Codec[T]) (*storedCollection, error) {
+	t := c.table
+	have, err := tableColumns(conn, c.name)
+	if err != nil {
+		return nil, err
+	}
+	if have == nil {
+		return nil, fmt.Errorf("%w: collection %q is in _airnest_collections but its table is missing", ErrSchema, c.name)
+	}
+	if !have[sqlgen.ShapeColumn] {
+		if err := conn.Exec(t.AddShapeColumn()); err != nil {
+			return nil, err
+		}
+	}
+	drop := map[string]bool{}
+	for _, d := range c.drops {
+		drop[strings.ToLower(strings.ReplaceAll(d, " ", ""))] = true
+	}
+	want := map[string]sqlgen.Column{}
+	for _, col := range t.Columns {
+		want[strings.ToLower(col.Name)] = col
+	}
+	out := &storedCollection{Composites: t.Composites}
+	declaredComp := map[string]bool{}
+	for _, comp := range t.Composites {
+		declaredComp[strings.ToLower(t.CompositeName(comp))] = true
+	}
+	for _, comp := range stored.Composites {
+		name := t.CompositeName(comp)
+		dropped := drop[strings.ToLower(strings.Join(comp.Columns, ","))]
+		for _, col := range comp.Columns {
+			dropped = dropped || drop[strings.ToLower(col)]
+		}
+		switch {
+		case dropped:
+			if err := conn.Exec(sqlgen.DropIndex(name)); err != nil {
+				return nil, err
+			}
+		case !declaredComp[strings.ToLower(name)]:
+			out.Composites = append(out.Composites, comp)
+		}
+	}
+	present := map[string]bool{}
+	for _, col := range stored.Columns {
+		key := strings.ToLower(col.Name)
+		w, declared := want[key]
+		if drop[key] {
+			if err := conn.Exec(sqlgen.DropIndex(t.IndexName(col.Name))); err != nil {
+				return nil, err
+			}
+			if err := conn.Exec(t.DropColumn(col.Name)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		present[key] = true
+		if !declared {
+			out.Columns = append(out.Columns, col) // kept for another version
+			continue
+		}
+		if w.Type != col.Type {
+			return nil, fmt.Errorf("%w: collection %q: index column %q is stored as %s and now declared as %s; another version of the program may still use it: add airnest.DropIndex(%q) to rebuild it", ErrSchema, c.name, w.Name, col.Type, w.Type, w.Name)
+		}
+		if w.Unique && !col.Unique && col.Indexed {
+			// Rebuilt as UNIQUE below; a UNIQUE index is kept when no
+			// longer declared, as another version may rely on it.
+			if err := conn.Exec(sqlgen.DropIndex(t.IndexName(col.Name))); err != nil {
+				return nil, err
+			}
+		}
+		w.Name, w.Indexed, w.Unique = col.Name, w.Indexed || col.Indexed, w.Unique || col.Unique && col.Indexed
+		out.Columns = append(out.Columns, w)
+	}
+	var fill []sqlgen.Column
+	var fillCols []indexCol
+	for i, col := range t.Columns {
+		if present[strings.ToLower(col.Name)] {
+			continue
+		}
+		if err := conn.Exec(t.AddColumn(col)); err != nil {
+			return nil, err
+		}
+		out.Columns = append(out.Columns, col)
+		fill = append(fill, col)
+		fillCols = append(fillCols, c.cols[i])
+	}
+	if len(fill) == 0 {
+		return out, nil
+	}
+	return out, c.backfill(conn, cd, fill, fillCols)
+}
+
+// backfill computes new index columns from every stored blob.
+func (c *collection[T]) backfill(conn *sqlite.Conn, cd *codec.Codec[T], fill []sqlgen.Column, cols []indexCol) error {
+	upd, err := conn.PrepareOnce(c.table.UpdateColumns(fill))
+	if err != nil {
+		return err
+	}
+	defer upd.Close()
+	sel, err := conn.PrepareOnce(c.table.SelectColumns(nil))
+	if err != nil {
+		return err
+	}
+	defer sel.Close()
+	for sel.Step() {
+		var v T
+		id := sel.ColumnBlob(0, nil)
+		if err := cd.Decode(sel.ColumnRawBlob(1), &v); err != nil {
+			if errors.Is(err, ErrSchema) {
+				// A value in an older shape (a field changed type): its new
+				// columns stay NULL until Migrate or a Save rewrites it, so
+				// the store still opens and Migrate can run.
+				continue
+			}
+			return fmt.Errorf("collection %q: back-filling index columns: id %x: %w", c.name, id, err)
+		}
+		rv := reflect.ValueOf(&v).Elem()
+		for i, col := range cols {
+			sv, err := col.conv(rv.FieldByIndex(col.index))
+			if err != nil {
+				return fmt.Errorf("%w: collection %q: back-filling index %q: id %x: %v", ErrInvalid, c.name, col.name, id, err)
+			}
+			sv.bind(upd, i+1)
+		}
+		upd.BindBlob(len(cols)+1, id)
+		if err := upd.Exec(); err != nil {
+			return err
+		}
+	}
+	return sel.Err()
+}
+
+// makePlan plans the writes of this program against the table's columns
+// as recorded in stored: every column another version declared must be
+// computable from T, or this program would leave it stale.
+func (c *collection[T]) makePlan(conn *sqlite.Conn, stored *storedCollection) (*writePlan, error) {
+	have, err := tableColumns(conn, c.name)
+	if err != nil {
+		return nil, err
+	}
+	if have == nil {
+		return nil, fmt.Errorf("%w: collection %q: its table was dropped by another program", ErrSchema, c.name)
+	}
+	t := sqlgen.Table{Name: c.name, Columns: append([]sqlgen.Column(nil), c.table.Columns...)}
+	declared := map[string]bool{}
+	for _, col := range c.table.Columns {
+		declared[strings.ToLower(col.Name)] = true
+		if !have[strings.ToLower(col.Name)] {
+			return nil, fmt.Errorf("%w: collection %q: index column %q was dropped by another program (airnest.DropIndex); open the store again to rebuild it", ErrSchema, c.name, col.Name)
+		}
+	}
+	p := &writePlan{}
+	rt := reflect.TypeFor[T]()
+	for _, col := range stored.Columns {
+		if declared[strings.ToLower(col.Name)] {
+			continue
+		}
+		f, ok := fieldFor(rt, col.Name)
+		var typ string
+		var conv func(reflect.Value) (sqlValue, error)
+		if ok {
+			typ, conv, err = converter(f.Type)
+		}
+		if !ok || err != nil || typ != col.Type {
+			return nil, fmt.Errorf("%w: collection %q: index column %q (%s) is declared by another version of the program, and %s has no field to compute it from, so this program would leave it stale: declare it, or add airnest.DropIndex(%q) once no running version declares it", ErrSchema, c.name, col.Name, col.Type, rt, col.Name)
+		}
+		p.kept = append(p.kept, indexCol{name: col.Name, field: f.Name, index: f.Index, typ: f.Type, sql: typ, conv: conv})
+		t.Columns = append(t.Columns, col)
+	}
+	if old := c.plan.Load(); old != nil && old.upsert.SQL == t.Upsert() {
+		p.upsert = old.upsert
+	} else {
+		p.upsert = sqlite.NewQuery(t.Upsert())
+	}
+	err = query(conn, "SELECT schema_version FROM pragma_schema_version", nil, func(st *sqlite.Stmt) error {
+		p.schema = st.ColumnInt64(0)
+		return nil
+	})
+	return p, err
+}
+
+// replan re-reads the collection's columns after another program changed
+// the schema; it runs in the write transaction that noticed.
+func (c *collection[T]) replan(conn *sqlite.Conn) (*writePlan, error) {
+	stored, err := c.readStored(conn)
+	if err != nil {
+		return nil, err
+	}
+	if stored == nil {
+		return nil, fmt.Errorf("%w: collection %q: its bookkeeping row was removed by another program", ErrSchema, c.name)
+	}
+	p, err := c.makePlan(conn, stored)
+	if err != nil {
+		return nil, err
+	}
+	c.plan.Store(p)
+	return p, nil
+}
+
+// write upserts one row on conn: vals are the declared index columns
+// (from encode); kept columns are computed here from the blob.
+func (c *collection[T]) write(conn *sqlite.Conn, id ID[T], blob []byte, vals []sqlValue) error {
+	p := c.plan.Load()
+	for replanned := false; ; replanned = true {
+		n, err := c.upsert(conn, p, id, blob, vals)
+		if err != nil || n > 0 {
+			return err
+		}
+		if replanned {
+			return fmt.Errorf("%w: collection %q: the table keeps changing under this write", ErrSchema, c.name)
+		}
+		// The schema changed since the plan was made (another program
+		// opened the file with other index columns): plan again.
+		if p, err = c.replan(conn); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *collection[T]) upsert(conn *sqlite.Conn, p *writePlan, id ID[T], blob []byte, vals []sqlValue) (int64, error) {
+	if len(vals) != len(c.cols) {
+		return 0, fmt.Errorf("airnest: collection %q: %d index values for %d columns", c.name, len(vals), len(c.cols))
+	}
+	st, err := conn.Prepare(p.upsert)
+	if err != nil {
+		return 0, err
+	}
+	if err := st.BindBlob(1, id.u[:]); err != nil {
+		return 0, err
+	}
+	if err := st.BindBlob(2, blob); err != nil {
+		st.ClearBindings()
+		return 0, err
+	}
+	st.BindInt64(3, c.shape)
+	n := 4
+	for _, v := range vals {
+		if err := v.bind(st, n); err != nil {
+			st.Reset()
+			return 0, err
+		}
+		n++
+	}
+	if len(p.kept) > 0 {
+		var v T
+		if err := c.codec.Load().Decode(blob, &v); err != nil {
+			st.Reset()
+			return 0, err
+		}
+		rv := reflect.ValueOf(&v).Elem()
+		for _, col := range p.kept {
+			sv, err := col.conv(rv.FieldByIndex(col.index))
+			if err == nil {
+				err = sv.bind(st, n)
+			}
+			if err != nil {
+				st.Reset()
+				return 0, fmt.Errorf("%w: index %q (kept for another version; field %s): %v", ErrInvalid, col.name, col.field, err)
+			}
+			n++
+		}
+	}
+	st.BindInt64(n, p.schema)
+	if err := st.Exec(); err != nil {
+		return 0, err
+	}
+	return conn.Changes(), nil
+}
