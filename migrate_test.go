@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/airnest/airnest"
@@ -339,5 +340,177 @@ func TestMigrateWithANewIndexColumnInTheSameRelease(t *testing.T) {
 	rep, err := s.Verify(bg)
 	if err != nil || !rep.OK() {
 		t.Fatalf("Verify after Migrate: %v\n%v", err, rep)
+	}
+}
+
+// ChoreV1 and Chore are the shapes of issue 9 item 6: Priority changes type
+// and Tags is new. A Chore saved with Priority 0 leaves Priority out of the
+// blob, so it also decodes as a ChoreV1.
+type ChoreV1 struct {
+	ID       airnest.ID[ChoreV1]
+	Title    string
+	Priority string // "low", "high"
+}
+
+type Chore struct {
+	ID       airnest.ID[Chore]
+	Title    string
+	Priority int
+	Tags     []string
+}
+
+func toChore(old ChoreV1) (Chore, error) {
+	p := 0
+	if old.Priority == "high" {
+		p = 9
+	}
+	return Chore{Title: old.Title, Priority: p, Tags: []string{"migrated"}}, nil
+}
+
+func writeChoresV1(t *testing.T, path string, n int) []airnest.ID[Chore] {
+	t.Helper()
+	s := airnest.NewStore()
+	tasks := airnest.Collection[ChoreV1](s, airnest.Name("Chore"))
+	if err := s.Open(bg, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ids []airnest.ID[Chore]
+	for i := range n {
+		v := ChoreV1{Title: fmt.Sprint("old ", i), Priority: "high"}
+		if err := tasks.Save(bg, &v); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, airnest.ID[Chore](v.ID))
+	}
+	return ids
+}
+
+// The program saves values in the new shape before Migrate runs: Migrate
+// must not take them for old ones and drop their Tags.
+func TestMigrateKeepsValuesSavedAsNewBeforeItRan(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "m.db")
+	ids := writeChoresV1(t, path, 10)
+	s := airnest.NewStore()
+	tasks := airnest.Collection[Chore](s)
+	if err := s.Open(bg, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// A new value, and an old one rewritten, both with Priority 0.
+	fresh := Chore{Title: "fresh", Tags: []string{"a", "b"}}
+	if err := tasks.Save(bg, &fresh); err != nil {
+		t.Fatal(err)
+	}
+	rewritten := Chore{ID: ids[3], Title: "rewritten", Tags: []string{"c"}}
+	if err := tasks.Save(bg, &rewritten); err != nil {
+		t.Fatal(err)
+	}
+	n, err := airnest.Migrate(bg, tasks, toChore, nil)
+	if err != nil || n != 9 {
+		t.Fatalf("Migrate converted %d (%v), want the 9 old values", n, err)
+	}
+	for _, want := range []Chore{fresh, rewritten} {
+		got, err := tasks.Load(bg, want.ID)
+		if err != nil || got.Title != want.Title || got.Priority != 0 || !slices.Equal(got.Tags, want.Tags) {
+			t.Fatalf("saved as %+v before Migrate, now %+v (%v)", want, got, err)
+		}
+	}
+	got, err := tasks.Load(bg, ids[0])
+	if err != nil || got.Priority != 9 || !slices.Equal(got.Tags, []string{"migrated"}) {
+		t.Fatalf("old value migrated to %+v (%v)", got, err)
+	}
+}
+
+// Writers save new-shape values while Migrate runs, some of them over old
+// values it has not reached yet: none of their writes is lost.
+func TestMigrateWithConcurrentWriters(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "m.db")
+	ids := writeChoresV1(t, path, 600)
+	s := airnest.NewStore()
+	tasks := airnest.Collection[Chore](s)
+	if err := s.Open(bg, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	// written[i] is set by the writer of ids[i] once its Save returned.
+	written := make([]bool, len(ids))
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	afterFirst := make(chan struct{})
+	ahead := make(chan struct{}, 4)
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Go(func() {
+			// Each writer owns the ids i with i%4 == w, from the end back,
+			// so most of its writes land before Migrate's cursor.
+			<-afterFirst
+			n := 0
+			for i := len(ids) - 1 - (3 - w); i >= 0; i -= 4 {
+				if n == 5 {
+					ahead <- struct{}{} // Migrate waits for these, then runs on
+				}
+				n++
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				v := Chore{ID: ids[i], Title: "kept", Tags: []string{"writer", fmt.Sprint(w)}}
+				if err := tasks.Save(bg, &v); err != nil {
+					errs <- err
+					if n <= 5 {
+						ahead <- struct{}{} // never leave Migrate waiting
+					}
+					return
+				}
+				written[i] = true
+			}
+		})
+	}
+	batches := 0
+	_, err := airnest.Migrate(bg, tasks, toChore, &airnest.MigrateOptions{BatchSize: 50, Progress: func(done, total int) {
+		batches++
+		if batches == 1 {
+			// Let every writer save 5 values past Migrate's cursor before
+			// it goes on; after that they race it.
+			close(afterFirst)
+			for range 4 {
+				<-ahead
+			}
+		}
+	}})
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for i, id := range ids {
+		got, err := tasks.Load(bg, id)
+		if err != nil {
+			t.Fatalf("id %d: %v", i, err)
+		}
+		switch {
+		case written[i]:
+			if got.Title != "kept" || got.Tags[0] != "writer" {
+				t.Fatalf("id %d: saved by a writer, now %+v", i, got)
+			}
+			kept++
+		default:
+			if got.Priority != 9 || !slices.Equal(got.Tags, []string{"migrated"}) {
+				t.Fatalf("id %d: %+v, want migrated", i, got)
+			}
+		}
+	}
+	if kept < 20 {
+		t.Fatalf("only %d values written during Migrate", kept)
 	}
 }
