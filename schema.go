@@ -30,6 +30,8 @@ type storedCollection struct {
 	Composites []sqlgen.Composite `json:"composites,omitempty"`
 }
 
+const sqlSchemaVersion = "SELECT schema_version FROM pragma_schema_version"
+
 // writePlan is how a Save fills the table's columns: the declared index
 // columns, then the kept ones (declared by another version of the
 // program), at the schema_version it was made for.
@@ -339,7 +341,7 @@ func (c *collection[T]) makePlan(conn *sqlite.Conn, stored *storedCollection) (*
 	} else {
 		p.upsert = sqlite.NewQuery(t.Upsert())
 	}
-	err = query(conn, "SELECT schema_version FROM pragma_schema_version", nil, func(st *sqlite.Stmt) error {
+	err = query(conn, sqlSchemaVersion, nil, func(st *sqlite.Stmt) error {
 		p.schema = st.ColumnInt64(0)
 		return nil
 	})
@@ -370,18 +372,32 @@ func (c *collection[T]) write(conn *sqlite.Conn, id ID[T], blob []byte, vals []s
 	p := c.plan.Load()
 	for replanned := false; ; replanned = true {
 		n, err := c.upsert(conn, p, id, blob, vals)
-		if err != nil || n > 0 {
+		if n > 0 {
+			return nil
+		}
+		// Zero rows means the schema changed since the plan was made
+		// (another program opened the file with other index columns); an
+		// error may mean the same, when SQLite could not even re-prepare
+		// the statement (a column it names was dropped).
+		if err != nil && !c.schemaChanged(conn, p) {
 			return err
 		}
 		if replanned {
 			return fmt.Errorf("%w: collection %q: the table keeps changing under this write", ErrSchema, c.name)
 		}
-		// The schema changed since the plan was made (another program
-		// opened the file with other index columns): plan again.
 		if p, err = c.replan(conn); err != nil {
 			return err
 		}
 	}
+}
+
+func (c *collection[T]) schemaChanged(conn *sqlite.Conn, p *writePlan) bool {
+	changed := false
+	query(conn, sqlSchemaVersion, nil, func(st *sqlite.Stmt) error {
+		changed = st.ColumnInt64(0) != p.schema
+		return nil
+	})
+	return changed
 }
 
 func (c *collection[T]) upsert(conn *sqlite.Conn, p *writePlan, id ID[T], blob []byte, vals []sqlValue) (int64, error) {
