@@ -222,6 +222,9 @@ func (c *collection[T]) migrate(conn *sqlite.Conn, stored *storedCollection, cd 
 			}
 			continue
 		}
+		if !have[key] {
+			continue // recorded but not in the table: added again if declared
+		}
 		present[key] = true
 		if !declared {
 			out.Columns = append(out.Columns, col) // kept for another version
