@@ -27,7 +27,10 @@
 // with SQLite indexes, written by the same statement as the blob so they never
 // disagree. Adding, removing and reordering fields needs no migration; see the
 // codec package for the rules. Declared index columns may change between runs:
-// [Store.Open] adds and back-fills new ones and drops old ones.
+// [Store.Open] adds and back-fills new ones in the opening transaction; it
+// keeps (and keeps current) columns no longer declared, since another
+// version of the program may still use them, until [DropIndex] says to drop
+// them. A field whose type changes needs [Migrate].
 //
 // # Transactions
 //
@@ -89,6 +92,11 @@
 //   - A lock held by another process for longer than Options.BusyTimeout
 //     fails the write with [ErrBusy]; a statement that needs more memory
 //     than Options.ConnMemoryLimit fails with an error, not a crash.
+//   - The file records its format (PRAGMA application_id and user_version);
+//     a file of another application or a newer format fails Open with
+//     [ErrSchema], and one from before versions were recorded is upgraded.
+//   - SQLite ignores case in table and index names: collections whose names
+//     differ only in case are refused.
 //   - airnest never logs; every problem is an error value wrapping one of
 //     the sentinel errors, with SQLite's error kept underneath.
 package airnest

@@ -121,7 +121,7 @@ func TestNamesClashWithTheFile(t *testing.T) {
 	s1.Close()
 	s2 := airnest.NewStore()
 	airnest.Collection[Item2](s2, airnest.Name("ITEM"))
-	mustErr(t, "ITEM on a file holding item", s2.Open(bg, path, nil), airnest.ErrSchema, `"item"`, `"ITEM"`)
+	mustErr(t, "ITEM on a file holding item", s2.Open(bg, path, nil), airnest.ErrSchema, `holds collection "item"`, `"ITEM"`)
 
 	// A table airnest did not make, named like the collection but for case.
 	path = filepath.Join(dir, "foreign.db")

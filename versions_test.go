@@ -1,6 +1,7 @@
 package airnest_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -229,4 +230,55 @@ func TestTwoVersionsTwoProcesses(t *testing.T) {
 		t.Fatalf("model parent %d, child %d; want 2 and 10", n, m)
 	}
 	verifyOK(t, sOld)
+}
+
+func ExampleDropIndex() {
+	dir, _ := os.MkdirTemp("", "airnest-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "jobs.db")
+	type Job struct {
+		ID       airnest.ID[Job]
+		Status   string
+		Priority int
+	}
+	indexes := func(s *airnest.Store) []string {
+		db, _ := s.DB()
+		rows, _ := db.Query(`SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'Job' AND sql IS NOT NULL ORDER BY name`)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var n string
+			rows.Scan(&n)
+			out = append(out, n)
+		}
+		return out
+	}
+
+	// Release 1.
+	store := airnest.NewStore()
+	airnest.Collection[Job](store, airnest.Index("status", "priority", "status,priority"))
+	store.Open(context.Background(), path, nil)
+	fmt.Println(indexes(store))
+	store.Close()
+
+	// Release 2 declares fewer indexes: the others stay, kept current.
+	store = airnest.NewStore()
+	airnest.Collection[Job](store, airnest.Index("status"))
+	store.Open(context.Background(), path, nil)
+	fmt.Println(indexes(store))
+	store.Close()
+
+	// Release 3, once no release 1 runs any more, drops them.
+	store = airnest.NewStore()
+	airnest.Collection[Job](store,
+		airnest.Index("status"),
+		airnest.DropIndex("priority", "status,priority"), // a column, and a composite index
+	)
+	store.Open(context.Background(), path, nil)
+	fmt.Println(indexes(store))
+	store.Close()
+	// Output:
+	// [Job__priority Job__status Job__status__priority]
+	// [Job__priority Job__status Job__status__priority]
+	// [Job__status]
 }
