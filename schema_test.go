@@ -215,6 +215,23 @@ func TestFormatVersion(t *testing.T) {
 	}
 }
 
+// writeItem saves one Item in a new file and returns the closed store
+// that declares it.
+func writeItem(t *testing.T, path string) (*airnest.Store, Item) {
+	t.Helper()
+	s := airnest.NewStore()
+	items := airnest.Collection[Item](s, airnest.Index("owner"))
+	if err := s.Open(bg, path, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	it := Item{Owner: "ann", Title: "hello"}
+	if err := items.Save(bg, &it); err != nil {
+		t.Fatal(err)
+	}
+	return s, it
+}
+
 func TestKeyRegistryEditedByHand(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -234,16 +251,7 @@ func TestKeyRegistryEditedByHand(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(t.TempDir(), "k.db")
-			s := airnest.NewStore()
-			items := airnest.Collection[Item](s, airnest.Index("owner"))
-			if err := s.Open(bg, path, nil); err != nil {
-				t.Fatal(err)
-			}
-			it := Item{Owner: "ann", Title: "hello"}
-			if err := items.Save(bg, &it); err != nil {
-				t.Fatal(err)
-			}
-			s.Close()
+			s, _ := writeItem(t, path)
 			rawSQL(t, path, tc.sql)
 			err := s.Open(bg, path, nil)
 			mustErr(t, "Open", err, airnest.ErrSchema, "_airnest_keys row", tc.mention)
@@ -263,16 +271,7 @@ func TestKeyRegistryEditedByHand(t *testing.T) {
 func TestVerifyReportsKeysMissingFromTheRegistry(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k.db")
-	s := airnest.NewStore()
-	items := airnest.Collection[Item](s, airnest.Index("owner"))
-	if err := s.Open(bg, path, nil); err != nil {
-		t.Fatal(err)
-	}
-	it := Item{Owner: "ann", Title: "hello"}
-	if err := items.Save(bg, &it); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	s, it := writeItem(t, path)
 	rawSQL(t, path, `UPDATE _airnest_keys SET key = 99 WHERE name = 'Title'`)
 	for _, verify := range []func() (airnest.VerifyReport, error){
 		func() (airnest.VerifyReport, error) { return airnest.VerifyFile(bg, path) },

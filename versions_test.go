@@ -137,11 +137,11 @@ func TestTwoVersionsExplicitDrop(t *testing.T) {
 	saveF(t, old, FOld{Name: "a", Model: "m1"})
 
 	s := airnest.NewStore()
-	gone := airnest.Collection[FGone](s, airnest.Name("F"), airnest.Index("name"))
+	airnest.Collection[FGone](s, airnest.Name("F"), airnest.Index("name"))
 	mustErr(t, "Open without the field", s.Open(bg, path, nil), airnest.ErrSchema, `"model"`, `airnest.DropIndex("model")`)
 
 	s = airnest.NewStore()
-	gone = airnest.Collection[FGone](s, airnest.Name("F"), airnest.Index("name"), airnest.DropIndex("model"))
+	gone := airnest.Collection[FGone](s, airnest.Name("F"), airnest.Index("name"), airnest.DropIndex("model"))
 	if err := s.Open(bg, path, nil); err != nil {
 		t.Fatalf("Open with DropIndex: %v", err)
 	}
