@@ -127,7 +127,10 @@ func OpenMemory(ctx context.Context, opts *Options) (*Store, error) {
 
 // Open opens the SQLite file at path (":memory:" for an in-memory database),
 // in WAL mode, and creates or updates the tables of every collection declared
-// so far, in one transaction. It fails if the store is already open; a
+// so far, in one transaction. A file of another application (PRAGMA
+// application_id) or of a newer airnest format (PRAGMA user_version) fails
+// with ErrSchema naming both; a file from before formats were recorded is
+// upgraded in place. It fails if the store is already open; a
 // closed store may be opened again, on the same file or another, and its
 // collections are set up again on it.
 func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
