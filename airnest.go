@@ -231,10 +231,15 @@ func (s *Store) leave() {
 
 // Close waits for the operations in flight to finish, then closes the file.
 // Later calls on the store, its collections and its iterators return
-// ErrClosed. Closing a closed store is a no-op.
+// ErrClosed. Closing a closed store is a no-op. Called from inside Tx, View,
+// an Update function or anything else that is itself an operation in
+// flight, it returns ErrInvalid instead of waiting for itself.
 func (s *Store) Close() error {
 	if s.w != nil && s.w.Reentrant() {
 		return fmt.Errorf("%w: Close called from inside a transaction would wait for itself", ErrInvalid)
+	}
+	if s.rd != nil && s.rd.HeldByCaller() {
+		return fmt.Errorf("%w: Close called from inside a View (or a Backup's progress function) would wait for itself", ErrInvalid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

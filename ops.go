@@ -335,7 +335,7 @@ func isMemoryPath(p string) bool {
 // and defragment it, then checkpoints and truncates the WAL. It holds the
 // store's write connection for the duration (other writes wait) and needs
 // free disk space of about twice the file's size. Readers go on.
-// Errors: ErrClosed, ErrInvalid (called from inside a Tx), the context's
+// Errors: ErrClosed, ErrInvalid (called from inside a Tx or a View), the context's
 // error, or SQLite's (busy when another process holds a write lock for
 // longer than the busy timeout).
 func (s *Store) Vacuum(ctx context.Context) error {
@@ -343,6 +343,10 @@ func (s *Store) Vacuum(ctx context.Context) error {
 		return err
 	}
 	defer s.leave()
+	if s.rd.HeldByCaller() {
+		// The closing checkpoint would wait for the caller's own snapshot.
+		return fmt.Errorf("%w: Vacuum called from inside a View would wait for itself", ErrInvalid)
+	}
 	err := s.w.Exclusive(ctx, func(c *sqlite.Conn) error {
 		if ctx.Done() != nil {
 			c.SetInterrupt(ctx)
