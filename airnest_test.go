@@ -339,7 +339,12 @@ func TestTxPanicRollsBack(t *testing.T) {
 		}()
 		s.Tx(bg, func(tx *airnest.Tx) error {
 			j := Job{}
-			jobs.In(tx).Save(bg, &j)
+			if err := jobs.In(tx).Save(bg, &j); err != nil {
+				t.Errorf("Save inside the Tx: %v", err)
+			}
+			if n, err := jobs.In(tx).Count(bg); n != 1 || err != nil {
+				t.Errorf("inside the Tx: %d jobs (%v), want the one saved", n, err)
+			}
 			panic("tx panic")
 		})
 	}()
@@ -629,8 +634,8 @@ func TestContextCancelled(t *testing.T) {
 	if err := jobs.Save(ctx, &j); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Save with cancelled ctx: %v", err)
 	}
-	if _, err := jobs.Load(ctx, airnest.NewID[Job]()); err == nil {
-		t.Fatal("Load with cancelled ctx succeeded")
+	if _, err := jobs.Load(ctx, airnest.NewID[Job]()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Load with cancelled ctx: %v, want context.Canceled", err)
 	}
 }
 
@@ -668,5 +673,91 @@ func TestInMemoryStoreSharedAcrossConnections(t *testing.T) {
 	jobs2 := airnest.Collection[Job](s2)
 	if n, _ := jobs2.Count(bg); n != 0 {
 		t.Fatalf("second memory store sees %d values", n)
+	}
+}
+
+// A context that is done by the time the Update function returns writes
+// nothing, whether it was cancelled or its deadline passed meanwhile.
+func TestUpdateContextDoneWhileFnRunsWritesNothing(t *testing.T) {
+	t.Parallel()
+	s, jobs, _, _ := testStore(t)
+	j := Job{Status: "before"}
+	if err := jobs.Save(bg, &j); err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		got, err := jobs.Load(bg, j.ID)
+		if err != nil || got.Status != "before" {
+			t.Fatalf("%s: stored status %q (%v), want it unchanged", what, got.Status, err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(bg)
+	_, err := jobs.Update(ctx, j.ID, func(v *Job) error { v.Status = "after"; cancel(); return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Update cancelled inside fn: %v, want context.Canceled", err)
+	}
+	unchanged("cancelled inside fn")
+
+	ctx, cancel = context.WithTimeout(bg, time.Millisecond)
+	defer cancel()
+	_, err = jobs.Update(ctx, j.ID, func(v *Job) error { v.Status = "after"; <-ctx.Done(); return nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Update whose deadline passed inside fn: %v, want context.DeadlineExceeded", err)
+	}
+	unchanged("deadline passed inside fn")
+
+	// The same inside a Tx, through a bound collection.
+	ctx, cancel = context.WithCancel(bg)
+	err = s.Tx(bg, func(tx *airnest.Tx) error {
+		_, err := jobs.In(tx).Update(ctx, j.ID, func(v *Job) error { v.Status = "after"; cancel(); return nil })
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("bound Update cancelled inside fn: %v, want context.Canceled", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchanged("bound Update cancelled inside fn")
+
+	// A Tx whose context is cancelled inside fn: an inner call made with
+	// another context reports the cancellation, and nothing commits.
+	ctx, cancel = context.WithCancel(bg)
+	err = s.Tx(ctx, func(tx *airnest.Tx) error {
+		if err := jobs.In(tx).Save(bg, &Job{Status: "lost"}); err != nil {
+			return err
+		}
+		cancel()
+		_, err := jobs.In(tx).Load(bg, j.ID)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("inner Load after the Tx's context was cancelled: %v, want context.Canceled", err)
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Tx cancelled inside fn: %v, want context.Canceled", err)
+	}
+	if n, _ := jobs.Count(bg); n != 1 {
+		t.Fatalf("%d jobs after a cancelled Tx, want 1", n)
+	}
+	// A nested Tx cancelled inside its fn rolls back its savepoint alone.
+	ctx, cancel = context.WithCancel(bg)
+	err = s.Tx(bg, func(tx *airnest.Tx) error {
+		err := s.Tx(ctx, func(tx *airnest.Tx) error {
+			cancel()
+			return jobs.In(tx).Save(bg, &Job{Status: "nested"})
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("nested Tx cancelled inside fn: %v, want context.Canceled", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := jobs.Count(bg); n != 1 {
+		t.Fatalf("%d jobs after a cancelled nested Tx, want 1", n)
 	}
 }

@@ -323,7 +323,7 @@ func guarded(conn *sqlite.Conn, fn func(*sqlite.Conn) error) (err error) {
 // ctxErr makes a statement interrupted by ctx report ctx's error, so
 // errors.Is(err, context.Canceled) holds, keeping SQLite's underneath.
 func ctxErr(ctx context.Context, err error) error {
-	if err != nil && sqlite.IsInterrupt(err) && ctx.Err() != nil {
+	if err != nil && sqlite.IsInterrupt(err) && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		return fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
 	return err
@@ -411,8 +411,10 @@ func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(con
 // other's changes. An error from fn is returned and nothing is written. fn
 // must not change the ID, and must not write through the store (it may run on
 // another goroutine, inside a batch of other writers' work); it may run again
-// only if you call Update again.
-// Errors: ErrNotFound, ErrSchema, ErrInvalid, ErrConflict, fn's error.
+// only if you call Update again. If ctx is done by the time fn returns,
+// nothing is written and Update returns ctx's error.
+// Errors: ErrNotFound, ErrSchema, ErrInvalid, ErrConflict, fn's error, the
+// context's error.
 func (c *Coll[T]) Update(ctx context.Context, id ID[T], fn func(*T) error) (T, error) {
 	cc := c.c
 	var out T
@@ -423,6 +425,9 @@ func (c *Coll[T]) Update(ctx context.Context, id ID[T], fn func(*T) error) (T, e
 		}
 		if err := fn(&v); err != nil {
 			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err // the caller gave up while fn ran: write nothing
 		}
 		if got := *cc.idOf(&v); got != id {
 			return fmt.Errorf("%w: the update function changed the ID from %s to %s", ErrInvalid, id, got)

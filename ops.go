@@ -127,7 +127,7 @@ func backup(ctx context.Context, conn *sqlite.Conn, dest string, opts *BackupOpt
 	}
 	conn.Rollback()
 	if err != nil {
-		return fmt.Errorf("airnest: Backup: %w", err)
+		return fmt.Errorf("airnest: Backup: %w", ctxErr(ctx, err))
 	}
 	if err := checkCopy(ctx, tmp); err != nil {
 		return fmt.Errorf("airnest: Backup: the copy failed its check: %w", err)
@@ -233,7 +233,7 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 	defer s.rd.Put(conn)
 	st, err := statsOn(conn)
 	if err != nil {
-		return nil, fmt.Errorf("airnest: Stats: %w", err)
+		return nil, fmt.Errorf("airnest: Stats: %w", ctxErr(ctx, err))
 	}
 	return st, nil
 }
@@ -358,7 +358,7 @@ func (s *Store) Vacuum(ctx context.Context) error {
 		return c.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	})
 	if err != nil {
-		return fmt.Errorf("airnest: Vacuum: %w", s.writeErr(err))
+		return fmt.Errorf("airnest: Vacuum: %w", ctxErr(ctx, s.writeErr(err)))
 	}
 	return nil
 }

@@ -109,6 +109,10 @@ func (tx *Tx) savepoint(ctx context.Context, fn func(*Tx) error) error {
 		undo()
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		undo()
+		return err
+	}
 	return tx.conn.Exec("RELEASE " + name)
 }
 
@@ -127,7 +131,7 @@ func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 	defer s.rd.Put(conn)
 	// BEGIN is deferred: the snapshot starts at the first read, so read now.
 	if err := conn.BeginSnapshot(); err != nil {
-		return err
+		return fmt.Errorf("airnest: View: %w", ctxErr(ctx, err))
 	}
 	tx := &Tx{store: s, conn: conn, ctx: ctx, readOnly: true}
 	defer tx.done.Store(true)
@@ -148,5 +152,18 @@ func (tx *Tx) run(ctx context.Context, coll, op string, fn func(*sqlite.Conn) er
 	if !tx.readOnly && !tx.conn.InTx() {
 		return fmt.Errorf("airnest: %s.%s: %w: SQLite rolled the transaction back after an earlier error", coll, op, ErrTxDone)
 	}
-	return wrapOp(coll, op, ctxErr(ctx, guarded(tx.conn, fn)))
+	if ctx != tx.ctx && ctx.Done() != nil {
+		// The statement stops when either the Tx's context or this call's
+		// is done.
+		both, cancel := context.WithCancel(tx.ctx)
+		stop := context.AfterFunc(ctx, cancel)
+		tx.conn.SetInterrupt(both)
+		defer func() {
+			stop()
+			cancel()
+			tx.conn.SetInterrupt(tx.ctx)
+		}()
+	}
+	err := guarded(tx.conn, fn)
+	return wrapOp(coll, op, ctxErr(tx.ctx, ctxErr(ctx, err)))
 }
