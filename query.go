@@ -230,12 +230,13 @@ func (q *Query[T]) After(cursor string) *Query[T] {
 // column resolves a column name used in a query.
 func (q *Query[T]) column(op, name string) (*indexCol, error) {
 	cc := q.c.c
+	key := foldName(name)
 	for i := range cc.cols {
-		if cc.cols[i].name == name {
+		if foldName(cc.cols[i].name) == key {
 			return &cc.cols[i], nil
 		}
 	}
-	if name == sqlgen.IDColumn {
+	if key == sqlgen.IDColumn {
 		return idColumn[T](), nil
 	}
 	names := make([]string, 0, len(cc.cols)+1)
@@ -243,7 +244,7 @@ func (q *Query[T]) column(op, name string) (*indexCol, error) {
 		names = append(names, c.name)
 	}
 	names = append(names, sqlgen.IDColumn)
-	return nil, q.invalid("%s(%s): no such column; a query can use the declared index columns: %s", op, quoteName(name), strings.Join(names, ", "))
+	return nil, q.invalid("%s(%s): no such column; a query can use the declared index columns (any case, underscores ignored): %s", op, quoteName(name), strings.Join(names, ", "))
 }
 
 // quoteName shows a (maybe hostile) name in an error message, shortened.
@@ -449,8 +450,9 @@ func queryValue(col *indexCol, v any) (sqlValue, error) {
 
 // convertExact converts a plain Go value (a predeclared or unnamed type, as
 // untyped constants become) to t when nothing is lost: 3 for an int64 or
-// uint8 field, 2 for a float64, "x" for a named string type. Values of other
-// named types are not converted: a Level is not a Priority.
+// uint8 field, 2 for a float64, 2.0 (not 2.5) for an int, "x" for a named
+// string type. Values of other named types are not converted: a Level is
+// not a Priority.
 func convertExact(v reflect.Value, t reflect.Type) (reflect.Value, bool) {
 	if v.Type().PkgPath() != "" {
 		return reflect.Value{}, false
@@ -485,6 +487,19 @@ func convertExact(v reflect.Value, t reflect.Type) (reflect.Value, bool) {
 		out.SetFloat(f)
 	case isFloat(k) && isFloat(t.Kind()):
 		out.SetFloat(v.Float())
+	case isFloat(k) && isInt(t.Kind()):
+		// 2.0 is an int; 2.5, NaN and what overflows are not.
+		f := v.Float()
+		if f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 || out.OverflowInt(int64(f)) {
+			return reflect.Value{}, false
+		}
+		out.SetInt(int64(f))
+	case isFloat(k) && isUint(t.Kind()):
+		f := v.Float()
+		if f != math.Trunc(f) || f < 0 || f >= math.MaxUint64 || out.OverflowUint(uint64(f)) {
+			return reflect.Value{}, false
+		}
+		out.SetUint(uint64(f))
 	case k == reflect.Bool && t.Kind() == reflect.Bool,
 		k == reflect.String && t.Kind() == reflect.String,
 		k == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 &&

@@ -273,7 +273,15 @@ func TestQueryValueTypeErrors(t *testing.T) {
 		{airnest.Prefix("n", "1"), []string{"Prefix", `"n"`, "not text"}},
 		{airnest.Eq("nope", 1), []string{"Rec", `"nope"`, "no such column", "n, u8, s, at, ref, b, f, p, raw, level, id"}},
 		{airnest.Eq("Tag", "a"), []string{`"Tag"`, "no such column"}},
-		{airnest.Eq("N", 1), []string{`"N"`, "no such column"}},
+		{airnest.Eq("N", 1), nil},      // any case: the rule Index uses
+		{airnest.Eq("n", 2.0), nil},    // a float that is exactly an int fits an int
+		{airnest.Eq("u8", 255.0), nil}, // and a uint8
+		{airnest.Eq("u8", 256.0), []string{`"u8"`, "uint8", "float64"}},
+		{airnest.Eq("u8", -1.0), []string{`"u8"`, "uint8", "float64"}},
+		{airnest.Eq("n", math.Inf(1)), []string{`"n"`, "int", "float64"}},
+		{airnest.Eq("n", math.NaN()), []string{`"n"`, "int", "float64"}},
+		{airnest.Eq("n", 0x1p63), []string{`"n"`, "int", "float64"}},
+		{airnest.Eq("n_x", 1), []string{`"n_x"`, "no such column"}},
 		{airnest.Filter{}, []string{"zero Filter"}},
 		{airnest.And(airnest.Eq("n", 1), airnest.Not(airnest.Eq("n", "x"))), []string{`"n"`, "string"}},
 	}
@@ -1313,5 +1321,60 @@ func TestQueryCountIDsDeleteNeverDecode(t *testing.T) {
 	}
 	if n, err := recs.Where().Count(bg); n != len(all)-3 || err != nil {
 		t.Errorf("%d left, %v", n, err)
+	}
+}
+
+// Query column names follow Index's rule: any case, underscores ignored,
+// in filters, OrderBy and cursors alike; a name that folds onto two fields
+// is an error when the index is declared.
+func TestQueryColumnSpellings(t *testing.T) {
+	t.Parallel()
+	type Run struct {
+		ID        airnest.ID[Run]
+		StartedAt time.Time
+		Attempts  int
+	}
+	s := airnest.NewStore()
+	runs := airnest.Collection[Run](s, airnest.Index("started_at", "attempts"))
+	if err := s.Open(bg, ":memory:", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for i := range 5 {
+		if err := runs.Save(bg, &Run{StartedAt: t0.Add(time.Duration(i) * time.Hour), Attempts: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := runs.Where(airnest.Gt("started_at", t0)).OrderByDesc("started_at").Limit(2).Find(bg)
+	if err != nil || len(want) != 2 {
+		t.Fatalf("declared spelling: %d values, %v", len(want), err)
+	}
+	for _, name := range []string{"StartedAt", "startedAt", "STARTED_AT", "started__at", "_startedat"} {
+		got, err := runs.Where(airnest.Gt(name, t0)).OrderByDesc(name).Limit(2).Find(bg)
+		if err != nil || len(got) != 2 || got[0].ID != want[0].ID || got[1].ID != want[1].ID {
+			t.Errorf("spelling %q: %v, %v; want the same values as \"started_at\"", name, got, err)
+		}
+		// A cursor made under one spelling continues a query under another.
+		page, next, err := runs.Where().OrderBy(name).Limit(2).Page(bg)
+		if err != nil || len(page) != 2 || next == "" {
+			t.Fatalf("Page with %q: %v, %q, %v", name, page, next, err)
+		}
+		rest, err := runs.Where().OrderBy("started_at").After(next).Find(bg)
+		if err != nil || len(rest) != 3 || rest[0].Attempts != 2 {
+			t.Errorf("cursor from OrderBy(%q) used with OrderBy(\"started_at\"): %v, %v", name, rest, err)
+		}
+	}
+	if n, err := runs.Where(airnest.Eq("ID", want[0].ID), airnest.In("Attempts", 4.0, 3)).Count(bg); err != nil || n != 1 {
+		t.Errorf("Eq(\"ID\") and In(\"Attempts\", 4.0, 3): %d, %v; want 1", n, err)
+	}
+
+	type Twin struct {
+		ID         airnest.ID[Twin]
+		StartedAt  time.Time
+		Started_At time.Time //nolint:revive // the clash under test
+	}
+	_, err = airnest.NewCollection[Twin](airnest.NewStore(), airnest.Index("started_at"))
+	if !errors.Is(err, airnest.ErrInvalid) || !strings.Contains(err.Error(), "StartedAt") || !strings.Contains(err.Error(), "Started_At") {
+		t.Errorf("an index name that matches two fields: %v, want ErrInvalid naming both", err)
 	}
 }
