@@ -162,7 +162,7 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	}
 	wc, err := sqlite.Open(ctx, cfg, false)
 	if err != nil {
-		return fmt.Errorf("airnest: open %s: %w", path, err)
+		return errorf("airnest: open %s: %w", path, err)
 	}
 	w := sqlite.NewWriter(wc)
 	if opts.MaxBatch > 0 {
@@ -183,7 +183,7 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	})
 	if err != nil {
 		wc.Close()
-		return fmt.Errorf("airnest: open %s: %w", path, err)
+		return errorf("airnest: open %s: %w", path, err)
 	}
 	s.cfg, s.w, s.rd = cfg, w, sqlite.NewPool(cfg, readers)
 	s.gate.Or(gateOpen)

@@ -233,7 +233,7 @@ func (c *Coll[T]) Save(ctx context.Context, v *T) error {
 func (c *Coll[T]) save(ctx context.Context, v *T, id ID[T]) error {
 	cc := c.c
 	if c.tx != nil {
-		return c.tx.run(ctx, cc.name, "Save", func(conn *sqlite.Conn) error {
+		return c.tx.run(ctx, cc.name, "Save", true, func(conn *sqlite.Conn) error {
 			blob, vals, err := cc.encode(nil, v, nil)
 			if err != nil {
 				return err
@@ -298,7 +298,7 @@ func (c *collection[T]) loadOn(conn *sqlite.Conn, id ID[T]) (T, error) {
 // read runs fn on a reader connection, or on the Tx's connection when bound.
 func (c *Coll[T]) read(ctx context.Context, op string, fn func(conn *sqlite.Conn) error) error {
 	if c.tx != nil {
-		return c.tx.run(ctx, c.c.name, op, fn)
+		return c.tx.run(ctx, c.c.name, op, false, fn)
 	}
 	s := c.c.store
 	if err := s.enter(); err != nil {
@@ -392,7 +392,7 @@ func (c *collection[T]) deleteOn(conn *sqlite.Conn, id ID[T]) error {
 func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(conn *sqlite.Conn) error) error {
 	cc := c.c
 	if c.tx != nil {
-		return c.tx.run(ctx, cc.name, op, fn)
+		return c.tx.run(ctx, cc.name, op, true, fn)
 	}
 	s := cc.store
 	if err := s.enter(); err != nil {
@@ -461,7 +461,7 @@ func (c *Coll[T]) Scan(ctx context.Context) ([]T, error) {
 		for st.Step() {
 			var v T
 			if err := dec.Decode(st.ColumnRawBlob(1), &v); err != nil {
-				return fmt.Errorf("id %x: %w", st.ColumnRawBlob(0), err)
+				return fmt.Errorf("id %s: %w", rowID(st.ColumnRawBlob(0)), err)
 			}
 			out = append(out, v)
 		}
@@ -505,7 +505,7 @@ func (c *Coll[T]) All(ctx context.Context) iter.Seq2[T, error] {
 				for len(page) < allPage && st.Step() {
 					var v T
 					if err := dec.Decode(st.ColumnRawBlob(1), &v); err != nil {
-						return fmt.Errorf("id %x: %w", st.ColumnRawBlob(0), err)
+						return fmt.Errorf("id %s: %w", rowID(st.ColumnRawBlob(0)), err)
 					}
 					page = append(page, v)
 					ids = append(ids, [16]byte(st.ColumnRawBlob(0)))
@@ -705,13 +705,13 @@ func (c *collection[T]) backfill(conn *sqlite.Conn, cd *codec.Codec[T], fill []s
 				// the store still opens and Migrate can run.
 				continue
 			}
-			return fmt.Errorf("collection %q: back-filling index columns: id %x: %w", c.name, id, err)
+			return fmt.Errorf("collection %q: back-filling index columns: id %s: %w", c.name, rowID(id), err)
 		}
 		rv := reflect.ValueOf(&v).Elem()
 		for i, col := range cols {
 			sv, err := col.conv(rv.FieldByIndex(col.index))
 			if err != nil {
-				return fmt.Errorf("%w: collection %q: back-filling index %q: id %x: %v", ErrInvalid, c.name, col.name, id, err)
+				return fmt.Errorf("%w: collection %q: back-filling index %q: id %s: %v", ErrInvalid, c.name, col.name, rowID(id), err)
 			}
 			sv.bind(upd, i+1)
 		}

@@ -161,7 +161,7 @@ func (q *Query[T]) fail(format string, args ...any) *Query[T] {
 }
 
 func (q *Query[T]) invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s.Where: %s", ErrInvalid, q.c.c.name, fmt.Sprintf(format, args...))
+	return errorf("airnest: %s.Where: %w: %s", q.c.c.name, ErrInvalid, fmt.Sprintf(format, args...))
 }
 
 // OrderBy sorts by col, ascending, after any earlier keys. NULL sorts first.
@@ -408,7 +408,8 @@ func describe(v any) string {
 func queryValue(col *indexCol, v any) (sqlValue, error) {
 	ft := col.typ
 	mismatch := func() (sqlValue, error) {
-		return sqlValue{}, fmt.Errorf("column %q is field %s of type %s; a %T does not fit", col.name, col.field, ft, v)
+		t := fmt.Sprintf("%T", v)
+		return sqlValue{}, fmt.Errorf("column %q is field %s of type %s; %s %s does not fit", col.name, col.field, ft, article(t), t)
 	}
 	if v == nil {
 		if col.name != sqlgen.IDColumn && nullable(ft) && ft.Kind() != reflect.Float32 && ft.Kind() != reflect.Float64 {
@@ -654,7 +655,7 @@ func (q *Query[T]) rows(conn *sqlite.Conn, r *run, row func(v T, st *sqlite.Stmt
 	for st.Step() {
 		var v T
 		if err := dec.Decode(st.ColumnRawBlob(1), &v); err != nil {
-			return fmt.Errorf("id %x: %w", st.ColumnRawBlob(0), err)
+			return fmt.Errorf("id %s: %w", rowID(st.ColumnRawBlob(0)), err)
 		}
 		if err := row(v, st); err != nil {
 			return err
@@ -707,7 +708,7 @@ func (q *Query[T]) First(ctx context.Context) (T, error) {
 		return zero, err
 	}
 	if len(vs) == 0 {
-		return zero, fmt.Errorf("airnest: %s.Query: %w: no value matches", q.c.c.name, ErrNotFound)
+		return zero, errorf("airnest: %s.First: %w: no value matches", q.c.c.name, ErrNotFound)
 	}
 	return vs[0], nil
 }
@@ -1112,25 +1113,25 @@ func (c *Coll[T]) QueryRaw(ctx context.Context, sql string, args ...any) ([]T, e
 	for i, a := range args {
 		v, err := rawArg(a)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s.QueryRaw: argument %d: %v", ErrInvalid, name, i+1, err)
+			return nil, errorf("airnest: %s.QueryRaw: %w: argument %d: %v", name, ErrInvalid, i+1, err)
 		}
 		vals[i] = v
 	}
 	var out []T
-	err := c.read(ctx, "Query", func(conn *sqlite.Conn) error {
+	err := c.read(ctx, "QueryRaw", func(conn *sqlite.Conn) error {
 		st, err := conn.PrepareOnce(sql)
 		if err != nil {
 			if errors.Is(err, sqlite.ErrMultiple) {
-				return fmt.Errorf("%w: QueryRaw takes exactly one statement: %w", ErrInvalid, err)
+				return fmt.Errorf("%w: it takes exactly one statement: %w", ErrInvalid, err)
 			}
 			return err
 		}
 		defer st.Close()
 		if !st.ReadOnly() {
-			return fmt.Errorf("%w: QueryRaw runs only statements that do not write", ErrInvalid)
+			return fmt.Errorf("%w: it runs only statements that do not write", ErrInvalid)
 		}
 		if n := st.BindCount(); n != len(vals) {
-			return fmt.Errorf("%w: QueryRaw: the statement has %d parameters, got %d arguments", ErrInvalid, n, len(vals))
+			return fmt.Errorf("%w: the statement has %d parameters, got %d arguments", ErrInvalid, n, len(vals))
 		}
 		blob := -1
 		for i := range st.ColumnCount() {
@@ -1140,7 +1141,7 @@ func (c *Coll[T]) QueryRaw(ctx context.Context, sql string, args ...any) ([]T, e
 			}
 		}
 		if blob < 0 {
-			return fmt.Errorf("%w: QueryRaw: the statement must select the stored value, column %s", ErrInvalid, sqlgen.BlobColumn)
+			return fmt.Errorf("%w: the statement must select the stored value, column %s", ErrInvalid, sqlgen.BlobColumn)
 		}
 		for i, v := range vals {
 			if err := v.bind(st, i+1); err != nil {
@@ -1150,11 +1151,11 @@ func (c *Coll[T]) QueryRaw(ctx context.Context, sql string, args ...any) ([]T, e
 		dec := c.c.codec.Load()
 		for st.Step() {
 			if t := st.ColumnType(blob).String(); t != "BLOB" {
-				return fmt.Errorf("%w: QueryRaw: row %d: column %s is %s, not a stored value", ErrInvalid, len(out)+1, sqlgen.BlobColumn, t)
+				return fmt.Errorf("%w: row %d: column %s is %s, not a stored value", ErrInvalid, len(out)+1, sqlgen.BlobColumn, t)
 			}
 			var v T
 			if err := dec.Decode(st.ColumnRawBlob(blob), &v); err != nil {
-				return fmt.Errorf("QueryRaw: row %d: %w", len(out)+1, err)
+				return fmt.Errorf("row %d: %w", len(out)+1, err)
 			}
 			out = append(out, v)
 		}

@@ -777,7 +777,7 @@ func TestQueryHostileNames(t *testing.T) {
 	before := schema()
 	for _, name := range []string{
 		`x"; DROP TABLE "Job`, `a"b`, "status\x00", "\x00", "sqlite_x", "sqlite_schema", "", strings.Repeat("a", 10<<10),
-		`status" OR 1=1 --`, "v", "ID", "Status", "status ", "priority;", "_airnest_keys", "Job",
+		`status" OR 1=1 --`, "v", "I D", "Status\t", "status ", "priority;", "_airnest_keys", "Job",
 	} {
 		for _, q := range []*airnest.Query[Job]{
 			jobs.Where(airnest.Eq(name, "pending")),
