@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -415,27 +416,24 @@ func TestTxNestedIsSavepoint(t *testing.T) {
 func TestWriteThroughStoreInsideTxDoesNotDeadlock(t *testing.T) {
 	t.Parallel()
 	s, jobs, _, _ := testStore(t)
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Tx(bg, func(tx *airnest.Tx) error {
+	err := noHang(t, "Save through the store inside Tx", func() error {
+		return s.Tx(bg, func(tx *airnest.Tx) error {
 			j := Job{}
 			return jobs.Save(bg, &j) // not In(tx): must not wait for itself
 		})
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, airnest.ErrInvalid) {
-			t.Fatalf("Save outside tx inside Tx: %v, want ErrInvalid", err)
-		}
-	case <-time.After(time.Second):
-		t.Fatal("Save through the store inside Tx deadlocked")
+	})
+	if !errors.Is(err, airnest.ErrInvalid) {
+		t.Fatalf("Save outside tx inside Tx: %v, want ErrInvalid", err)
 	}
 	// Same for an Update function that writes through the store.
 	j := Job{}
 	jobs.Save(bg, &j)
-	_, err := jobs.Update(bg, j.ID, func(*Job) error {
-		k := Job{}
-		return jobs.Save(bg, &k)
+	err = noHang(t, "Save inside an Update function", func() error {
+		_, err := jobs.Update(bg, j.ID, func(*Job) error {
+			k := Job{}
+			return jobs.Save(bg, &k)
+		})
+		return err
 	})
 	if !errors.Is(err, airnest.ErrInvalid) {
 		t.Fatalf("Save inside Update fn: %v, want ErrInvalid", err)
@@ -567,26 +565,37 @@ func TestCloseWaitsForInFlightWork(t *testing.T) {
 	t.Parallel()
 	s, jobs, _, _ := testStore(t)
 	started := make(chan struct{})
+	release := make(chan struct{})
 	finished := make(chan error, 1)
 	go func() {
 		finished <- s.Tx(bg, func(tx *airnest.Tx) error {
 			close(started)
-			time.Sleep(200 * time.Millisecond)
+			<-release
 			j := Job{}
 			return jobs.In(tx).Save(bg, &j)
 		})
 	}()
 	<-started
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	// Close has begun once new work is refused.
+	for {
+		if _, err := jobs.Count(bg); errors.Is(err, airnest.ErrClosed) {
+			break
+		}
+		runtime.Gosched()
 	}
 	select {
-	case err := <-finished:
-		if err != nil {
-			t.Fatalf("in-flight Tx failed: %v", err)
-		}
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a Tx was still running", err)
 	default:
-		t.Fatal("Close returned before the in-flight Tx finished")
+	}
+	close(release)
+	if err := <-finished; err != nil {
+		t.Fatalf("in-flight Tx failed: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
 	}
 }
 
