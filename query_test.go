@@ -502,13 +502,26 @@ func TestQueryPagingWhileInserting(t *testing.T) {
 	for i := range vs {
 		vs[i] = Rec{N: i % 37, Level: Level(i % 5)} // many ties
 	}
+	// Values present throughout, and as many again that a third writer
+	// deletes while the pages are read.
 	want := map[airnest.ID[Rec]]bool{}
 	for _, r := range saveTx(t, s, recs, vs) {
 		want[r.ID] = true
 	}
+	again := make([]Rec, total)
+	for i := range again {
+		again[i] = Rec{N: i % 37, Level: Level(i % 5)}
+	}
+	doomed := saveTx(t, s, recs, again)
+	known := map[airnest.ID[Rec]]bool{}
+	for _, r := range doomed {
+		known[r.ID] = true
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var inserted atomic.Int64
+	var inserted, deleted atomic.Int64
+	var insertedIDs sync.Map
+	order := rand.Perm(len(doomed))
 	for g := range 2 {
 		wg.Add(1)
 		go func() {
@@ -524,6 +537,7 @@ func TestQueryPagingWhileInserting(t *testing.T) {
 					t.Error(err)
 					return
 				}
+				insertedIDs.Store(r.ID, true)
 				inserted.Add(1)
 			}
 		}()
@@ -546,6 +560,18 @@ func TestQueryPagingWhileInserting(t *testing.T) {
 			}
 			prev = r
 		}
+		// Between pages, delete values ahead of the cursor, behind it and
+		// on the page just read.
+		for range 50 {
+			if len(order) == 0 {
+				break
+			}
+			if err := recs.Delete(bg, doomed[order[0]].ID); err != nil {
+				t.Fatal(err)
+			}
+			order = order[1:]
+			deleted.Add(1)
+		}
 		if next == "" {
 			break
 		}
@@ -560,13 +586,16 @@ func TestQueryPagingWhileInserting(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("value %v seen %d times", id, n)
 		}
+		if _, ins := insertedIDs.Load(id); !want[id] && !known[id] && !ins {
+			t.Fatalf("value %v was never saved", id)
+		}
 	}
 	for id := range want {
 		if seen[id] != 1 {
 			t.Fatalf("value %v never seen", id)
 		}
 	}
-	t.Logf("%d pages; %d values inserted meanwhile, %d of them paged", pages, inserted.Load(), len(seen)-total)
+	t.Logf("%d pages; %d values inserted and %d deleted meanwhile", pages, inserted.Load(), deleted.Load())
 }
 
 func TestQueryAllStreamsInPages(t *testing.T) {
@@ -661,19 +690,73 @@ func TestQueryCursor(t *testing.T) {
 			t.Errorf("foreign cursor: %v", err)
 		}
 	}
-	// Tampered cursors are errors, never panics.
-	for i := 1; i < len(c); i++ {
-		for _, ch := range []byte{'A', '_', '0'} {
-			bad := []byte(c)
-			bad[i] = ch
-			if _, err := q.After(string(bad)).Find(bg); err != nil && !errors.Is(err, airnest.ErrInvalid) {
-				t.Errorf("tampered cursor: %v", err)
-			}
-		}
-		if _, err := q.After(c[:i]).Find(bg); !errors.Is(err, airnest.ErrInvalid) {
-			t.Errorf("truncated cursor %q: %v", c[:i], err)
+	// A changed character, a cut or an extended cursor is ErrInvalid, never
+	// another valid cursor (see TestQueryCursorsAreURLSafeAndTamperProof).
+	for i := range len(c) {
+		bad := []byte(c)
+		bad[i] ^= 1
+		if _, err := q.After(string(bad)).Find(bg); !errors.Is(err, airnest.ErrInvalid) {
+			t.Errorf("tampered cursor: %v", err)
 		}
 	}
+}
+
+// Cursors of every column type, strings with '/', '+', '=', '%' and
+// non-ASCII included, hold only URL-unreserved characters (a URL carries
+// them unescaped), and every change of one character, every cut and every
+// extension of a cursor is ErrInvalid.
+func TestQueryCursorsAreURLSafeAndTamperProof(t *testing.T) {
+	t.Parallel()
+	_, recs := recStore(t)
+	vs := recFixture()
+	vs = append(vs, Rec{Tag: "u", N: math.MinInt64 + 1, U8: 200, S: "a/b+c=d%e?f&g#h é ü 漢字 🚀", At: t0, Ref: ref1, F: -0.0, P: ptr(math.MaxInt), Raw: []byte("/+=\x00\xff"), Level: 7})
+	saveAll(t, recs, vs)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	unreserved := alphabet + ".~"
+	cols := []string{"n", "u8", "s", "at", "ref", "b", "f", "p", "raw", "level", "id"}
+	checked := 0
+	for _, col := range cols {
+		for _, desc := range []bool{false, true} {
+			q := recs.Where().OrderBy(col).OrderByDesc("s")
+			if desc {
+				q = recs.Where().OrderByDesc(col)
+			}
+			for _, v := range vs {
+				c, err := q.Cursor(v)
+				if err != nil {
+					t.Fatalf("Cursor ordered by %s: %v", col, err)
+				}
+				if _, err := q.After(c).Find(bg); err != nil {
+					t.Fatalf("a valid cursor ordered by %s: %v", col, err)
+				}
+				for _, r := range c {
+					if !strings.ContainsRune(unreserved, r) {
+						t.Fatalf("cursor %q holds %q, which a URL must escape", c, r)
+					}
+				}
+				invalid := func(what, bad string) {
+					t.Helper()
+					checked++
+					if _, err := q.After(bad).Find(bg); !errors.Is(err, airnest.ErrInvalid) {
+						t.Fatalf("%s of cursor %q (%s): %q gives %v, want ErrInvalid", what, c, col, bad, err)
+					}
+				}
+				for i := range len(c) {
+					for _, ch := range alphabet + "=/+%.~\x00" {
+						if byte(ch) != c[i] {
+							invalid("a changed character", c[:i]+string(ch)+c[i+1:])
+						}
+					}
+					if i > 0 {
+						invalid("a cut", c[:i])
+					}
+					invalid("a dropped character", c[:i]+c[i+1:])
+				}
+				invalid("an extension", c+"A")
+			}
+		}
+	}
+	t.Logf("%d tampered cursors, each ErrInvalid", checked)
 }
 
 func TestQueryExplainUsesIndex(t *testing.T) {
