@@ -709,7 +709,7 @@ func TestQueryCursorsAreURLSafeAndTamperProof(t *testing.T) {
 	t.Parallel()
 	_, recs := recStore(t)
 	vs := recFixture()
-	vs = append(vs, Rec{Tag: "u", N: math.MinInt64 + 1, U8: 200, S: "a/b+c=d%e?f&g#h é ü 漢字 🚀", At: t0, Ref: ref1, F: -0.0, P: ptr(math.MaxInt), Raw: []byte("/+=\x00\xff"), Level: 7})
+	vs = append(vs, Rec{Tag: "u", N: math.MinInt64 + 1, U8: 200, S: "a/b+c=d%e?f&g#h é ü 漢字 🚀", At: t0, Ref: ref1, F: math.Copysign(0, -1), P: ptr(math.MaxInt), Raw: []byte("/+=\x00\xff"), Level: 7})
 	saveAll(t, recs, vs)
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	unreserved := alphabet + ".~"
