@@ -563,39 +563,50 @@ func TestClosedStore(t *testing.T) {
 
 func TestCloseWaitsForInFlightWork(t *testing.T) {
 	t.Parallel()
-	s, jobs, _, _ := testStore(t)
-	started := make(chan struct{})
-	release := make(chan struct{})
-	finished := make(chan error, 1)
-	go func() {
-		finished <- s.Tx(bg, func(tx *airnest.Tx) error {
+	// A Tx (holding the writer) and a View (holding a reader) in flight.
+	for _, kind := range []string{"Tx", "View"} {
+		s, jobs, _, _ := testStore(t)
+		started := make(chan struct{})
+		release := make(chan struct{})
+		finished := make(chan error, 1)
+		work := func(tx *airnest.Tx) error {
 			close(started)
 			<-release
-			j := Job{}
-			return jobs.In(tx).Save(bg, &j)
-		})
-	}()
-	<-started
-	closed := make(chan error, 1)
-	go func() { closed <- s.Close() }()
-	// Close has begun once new work is refused.
-	for {
-		if _, err := jobs.Count(bg); errors.Is(err, airnest.ErrClosed) {
-			break
+			if kind == "View" {
+				_, err := jobs.In(tx).Scan(bg)
+				return err
+			}
+			return jobs.In(tx).Save(bg, &Job{})
 		}
-		runtime.Gosched()
-	}
-	select {
-	case err := <-closed:
-		t.Fatalf("Close returned (%v) while a Tx was still running", err)
-	default:
-	}
-	close(release)
-	if err := <-finished; err != nil {
-		t.Fatalf("in-flight Tx failed: %v", err)
-	}
-	if err := <-closed; err != nil {
-		t.Fatal(err)
+		go func() {
+			if kind == "View" {
+				finished <- s.View(bg, work)
+			} else {
+				finished <- s.Tx(bg, work)
+			}
+		}()
+		<-started
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		// Close has begun once new work is refused.
+		for {
+			if _, err := jobs.Count(bg); errors.Is(err, airnest.ErrClosed) {
+				break
+			}
+			runtime.Gosched()
+		}
+		select {
+		case err := <-closed:
+			t.Fatalf("Close returned (%v) while a %s was still running", err, kind)
+		default:
+		}
+		close(release)
+		if err := <-finished; err != nil {
+			t.Fatalf("in-flight %s failed: %v", kind, err)
+		}
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
