@@ -48,7 +48,9 @@ type Options struct {
 	Sync Sync
 	// Readers is the most reader connections the store opens, each on
 	// first need (default: twice GOMAXPROCS, at least 4). Goroutines that
-	// find every reader busy wait, idle, while a writer takes the CPU.
+	// find every reader busy wait, idle, while a writer takes the CPU; one
+	// that already holds a reader (a read through the store inside View)
+	// gets an extra connection instead of waiting for its own.
 	Readers int
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process before failing with a busy error (default 5s).
