@@ -50,7 +50,9 @@ type Options struct {
 	Sync Sync
 	// Readers is the most reader connections the store opens, each on
 	// first need (default: twice GOMAXPROCS, at least 4). Goroutines that
-	// find every reader busy wait, idle, while a writer takes the CPU.
+	// find every reader busy wait, idle, while a writer takes the CPU; one
+	// that already holds a reader (a read through the store inside View)
+	// gets an extra connection instead of waiting for its own.
 	Readers int
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process before failing with a busy error (default 5s).
@@ -170,7 +172,7 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	}
 	wc, err := sqlite.Open(ctx, cfg, false)
 	if err != nil {
-		return fmt.Errorf("airnest: open %s: %w", path, err)
+		return errorf("airnest: open %s: %w", path, err)
 	}
 	w := sqlite.NewWriter(wc)
 	if opts.MaxBatch > 0 {
@@ -195,7 +197,7 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	})
 	if err != nil {
 		wc.Close()
-		return fmt.Errorf("airnest: open %s: %w", path, err)
+		return errorf("airnest: open %s: %w", path, err)
 	}
 	s.cfg, s.w, s.rd = cfg, w, sqlite.NewPool(cfg, readers)
 	s.gate.Or(gateOpen)
@@ -244,7 +246,9 @@ func (s *Store) leave() {
 // Close waits for the operations in flight to finish, then closes the file.
 // Later calls on the store, its collections and its iterators return
 // ErrClosed until the store is opened again. Closing a closed store is a
-// no-op.
+// no-op. Called from inside Tx, View, an Update function or anything else
+// that is itself an operation in flight, it returns ErrInvalid instead of
+// waiting for itself.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -254,6 +258,9 @@ func (s *Store) Close() error {
 	}
 	if s.w.Reentrant() {
 		return fmt.Errorf("%w: Close called from inside a transaction would wait for itself", ErrInvalid)
+	}
+	if s.rd.HeldByCaller() {
+		return fmt.Errorf("%w: Close called from inside a View (or a Backup's progress function) would wait for itself", ErrInvalid)
 	}
 	s.gate.Or(gateClosing)
 	for s.gate.Load()&gateCount != 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -339,7 +340,12 @@ func TestTxPanicRollsBack(t *testing.T) {
 		}()
 		s.Tx(bg, func(tx *airnest.Tx) error {
 			j := Job{}
-			jobs.In(tx).Save(bg, &j)
+			if err := jobs.In(tx).Save(bg, &j); err != nil {
+				t.Errorf("Save inside the Tx: %v", err)
+			}
+			if n, err := jobs.In(tx).Count(bg); n != 1 || err != nil {
+				t.Errorf("inside the Tx: %d jobs (%v), want the one saved", n, err)
+			}
 			panic("tx panic")
 		})
 	}()
@@ -410,27 +416,24 @@ func TestTxNestedIsSavepoint(t *testing.T) {
 func TestWriteThroughStoreInsideTxDoesNotDeadlock(t *testing.T) {
 	t.Parallel()
 	s, jobs, _, _ := testStore(t)
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Tx(bg, func(tx *airnest.Tx) error {
+	err := noHang(t, "Save through the store inside Tx", func() error {
+		return s.Tx(bg, func(tx *airnest.Tx) error {
 			j := Job{}
 			return jobs.Save(bg, &j) // not In(tx): must not wait for itself
 		})
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, airnest.ErrInvalid) {
-			t.Fatalf("Save outside tx inside Tx: %v, want ErrInvalid", err)
-		}
-	case <-time.After(time.Second):
-		t.Fatal("Save through the store inside Tx deadlocked")
+	})
+	if !errors.Is(err, airnest.ErrInvalid) {
+		t.Fatalf("Save outside tx inside Tx: %v, want ErrInvalid", err)
 	}
 	// Same for an Update function that writes through the store.
 	j := Job{}
 	jobs.Save(bg, &j)
-	_, err := jobs.Update(bg, j.ID, func(*Job) error {
-		k := Job{}
-		return jobs.Save(bg, &k)
+	err = noHang(t, "Save inside an Update function", func() error {
+		_, err := jobs.Update(bg, j.ID, func(*Job) error {
+			k := Job{}
+			return jobs.Save(bg, &k)
+		})
+		return err
 	})
 	if !errors.Is(err, airnest.ErrInvalid) {
 		t.Fatalf("Save inside Update fn: %v, want ErrInvalid", err)
@@ -560,28 +563,50 @@ func TestClosedStore(t *testing.T) {
 
 func TestCloseWaitsForInFlightWork(t *testing.T) {
 	t.Parallel()
-	s, jobs, _, _ := testStore(t)
-	started := make(chan struct{})
-	finished := make(chan error, 1)
-	go func() {
-		finished <- s.Tx(bg, func(tx *airnest.Tx) error {
+	// A Tx (holding the writer) and a View (holding a reader) in flight.
+	for _, kind := range []string{"Tx", "View"} {
+		s, jobs, _, _ := testStore(t)
+		started := make(chan struct{})
+		release := make(chan struct{})
+		finished := make(chan error, 1)
+		work := func(tx *airnest.Tx) error {
 			close(started)
-			time.Sleep(200 * time.Millisecond)
-			j := Job{}
-			return jobs.In(tx).Save(bg, &j)
-		})
-	}()
-	<-started
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-finished:
-		if err != nil {
-			t.Fatalf("in-flight Tx failed: %v", err)
+			<-release
+			if kind == "View" {
+				_, err := jobs.In(tx).Scan(bg)
+				return err
+			}
+			return jobs.In(tx).Save(bg, &Job{})
 		}
-	default:
-		t.Fatal("Close returned before the in-flight Tx finished")
+		go func() {
+			if kind == "View" {
+				finished <- s.View(bg, work)
+			} else {
+				finished <- s.Tx(bg, work)
+			}
+		}()
+		<-started
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		// Close has begun once new work is refused.
+		for {
+			if _, err := jobs.Count(bg); errors.Is(err, airnest.ErrClosed) {
+				break
+			}
+			runtime.Gosched()
+		}
+		select {
+		case err := <-closed:
+			t.Fatalf("Close returned (%v) while a %s was still running", err, kind)
+		default:
+		}
+		close(release)
+		if err := <-finished; err != nil {
+			t.Fatalf("in-flight %s failed: %v", kind, err)
+		}
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -629,8 +654,8 @@ func TestContextCancelled(t *testing.T) {
 	if err := jobs.Save(ctx, &j); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Save with cancelled ctx: %v", err)
 	}
-	if _, err := jobs.Load(ctx, airnest.NewID[Job]()); err == nil {
-		t.Fatal("Load with cancelled ctx succeeded")
+	if _, err := jobs.Load(ctx, airnest.NewID[Job]()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Load with cancelled ctx: %v, want context.Canceled", err)
 	}
 }
 
@@ -668,5 +693,91 @@ func TestInMemoryStoreSharedAcrossConnections(t *testing.T) {
 	jobs2 := airnest.Collection[Job](s2)
 	if n, _ := jobs2.Count(bg); n != 0 {
 		t.Fatalf("second memory store sees %d values", n)
+	}
+}
+
+// A context that is done by the time the Update function returns writes
+// nothing, whether it was cancelled or its deadline passed meanwhile.
+func TestUpdateContextDoneWhileFnRunsWritesNothing(t *testing.T) {
+	t.Parallel()
+	s, jobs, _, _ := testStore(t)
+	j := Job{Status: "before"}
+	if err := jobs.Save(bg, &j); err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		got, err := jobs.Load(bg, j.ID)
+		if err != nil || got.Status != "before" {
+			t.Fatalf("%s: stored status %q (%v), want it unchanged", what, got.Status, err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(bg)
+	_, err := jobs.Update(ctx, j.ID, func(v *Job) error { v.Status = "after"; cancel(); return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Update cancelled inside fn: %v, want context.Canceled", err)
+	}
+	unchanged("cancelled inside fn")
+
+	ctx, cancel = context.WithTimeout(bg, time.Millisecond)
+	defer cancel()
+	_, err = jobs.Update(ctx, j.ID, func(v *Job) error { v.Status = "after"; <-ctx.Done(); return nil })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Update whose deadline passed inside fn: %v, want context.DeadlineExceeded", err)
+	}
+	unchanged("deadline passed inside fn")
+
+	// The same inside a Tx, through a bound collection.
+	ctx, cancel = context.WithCancel(bg)
+	err = s.Tx(bg, func(tx *airnest.Tx) error {
+		_, err := jobs.In(tx).Update(ctx, j.ID, func(v *Job) error { v.Status = "after"; cancel(); return nil })
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("bound Update cancelled inside fn: %v, want context.Canceled", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unchanged("bound Update cancelled inside fn")
+
+	// A Tx whose context is cancelled inside fn: an inner call made with
+	// another context reports the cancellation, and nothing commits.
+	ctx, cancel = context.WithCancel(bg)
+	err = s.Tx(ctx, func(tx *airnest.Tx) error {
+		if err := jobs.In(tx).Save(bg, &Job{Status: "lost"}); err != nil {
+			return err
+		}
+		cancel()
+		_, err := jobs.In(tx).Load(bg, j.ID)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("inner Load after the Tx's context was cancelled: %v, want context.Canceled", err)
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Tx cancelled inside fn: %v, want context.Canceled", err)
+	}
+	if n, _ := jobs.Count(bg); n != 1 {
+		t.Fatalf("%d jobs after a cancelled Tx, want 1", n)
+	}
+	// A nested Tx cancelled inside its fn rolls back its savepoint alone.
+	ctx, cancel = context.WithCancel(bg)
+	err = s.Tx(bg, func(tx *airnest.Tx) error {
+		err := s.Tx(ctx, func(tx *airnest.Tx) error {
+			cancel()
+			return jobs.In(tx).Save(bg, &Job{Status: "nested"})
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("nested Tx cancelled inside fn: %v, want context.Canceled", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := jobs.Count(bg); n != 1 {
+		t.Fatalf("%d jobs after a cancelled nested Tx, want 1", n)
 	}
 }

@@ -226,7 +226,7 @@ func (c *Coll[T]) Save(ctx context.Context, v *T) error {
 func (c *Coll[T]) save(ctx context.Context, v *T, id ID[T]) error {
 	cc := c.c
 	if c.tx != nil {
-		return c.tx.run(ctx, cc.name, "Save", func(conn *sqlite.Conn) error {
+		return c.tx.run(ctx, cc.name, "Save", true, func(conn *sqlite.Conn) error {
 			blob, vals, err := cc.encode(nil, v, nil)
 			if err != nil {
 				return err
@@ -291,7 +291,7 @@ func (c *collection[T]) loadOn(conn *sqlite.Conn, id ID[T]) (T, error) {
 // read runs fn on a reader connection, or on the Tx's connection when bound.
 func (c *Coll[T]) read(ctx context.Context, op string, fn func(conn *sqlite.Conn) error) error {
 	if c.tx != nil {
-		return c.tx.run(ctx, c.c.name, op, fn)
+		return c.tx.run(ctx, c.c.name, op, false, fn)
 	}
 	s := c.c.store
 	if err := s.enter(); err != nil {
@@ -316,7 +316,7 @@ func guarded(conn *sqlite.Conn, fn func(*sqlite.Conn) error) (err error) {
 // ctxErr makes a statement interrupted by ctx report ctx's error, so
 // errors.Is(err, context.Canceled) holds, keeping SQLite's underneath.
 func ctxErr(ctx context.Context, err error) error {
-	if err != nil && sqlite.IsInterrupt(err) && ctx.Err() != nil {
+	if err != nil && sqlite.IsInterrupt(err) && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		return fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
 	return err
@@ -385,7 +385,7 @@ func (c *collection[T]) deleteOn(conn *sqlite.Conn, id ID[T]) error {
 func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(conn *sqlite.Conn) error) error {
 	cc := c.c
 	if c.tx != nil {
-		return c.tx.run(ctx, cc.name, op, fn)
+		return c.tx.run(ctx, cc.name, op, true, fn)
 	}
 	s := cc.store
 	if err := s.enter(); err != nil {
@@ -404,8 +404,10 @@ func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(con
 // other's changes. An error from fn is returned and nothing is written. fn
 // must not change the ID, and must not write through the store (it may run on
 // another goroutine, inside a batch of other writers' work); it may run again
-// only if you call Update again.
-// Errors: ErrNotFound, ErrSchema, ErrInvalid, ErrConflict, fn's error.
+// only if you call Update again. If ctx is done by the time fn returns,
+// nothing is written and Update returns ctx's error.
+// Errors: ErrNotFound, ErrSchema, ErrInvalid, ErrConflict, fn's error, the
+// context's error.
 func (c *Coll[T]) Update(ctx context.Context, id ID[T], fn func(*T) error) (T, error) {
 	cc := c.c
 	var out T
@@ -416,6 +418,9 @@ func (c *Coll[T]) Update(ctx context.Context, id ID[T], fn func(*T) error) (T, e
 		}
 		if err := fn(&v); err != nil {
 			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err // the caller gave up while fn ran: write nothing
 		}
 		if got := *cc.idOf(&v); got != id {
 			return fmt.Errorf("%w: the update function changed the ID from %s to %s", ErrInvalid, id, got)
@@ -449,7 +454,7 @@ func (c *Coll[T]) Scan(ctx context.Context) ([]T, error) {
 		for st.Step() {
 			var v T
 			if err := dec.Decode(st.ColumnRawBlob(1), &v); err != nil {
-				return fmt.Errorf("id %x: %w", st.ColumnRawBlob(0), err)
+				return fmt.Errorf("id %s: %w", rowID(st.ColumnRawBlob(0)), err)
 			}
 			out = append(out, v)
 		}
@@ -493,7 +498,7 @@ func (c *Coll[T]) All(ctx context.Context) iter.Seq2[T, error] {
 				for len(page) < allPage && st.Step() {
 					var v T
 					if err := dec.Decode(st.ColumnRawBlob(1), &v); err != nil {
-						return fmt.Errorf("id %x: %w", st.ColumnRawBlob(0), err)
+						return fmt.Errorf("id %s: %w", rowID(st.ColumnRawBlob(0)), err)
 					}
 					page = append(page, v)
 					ids = append(ids, [16]byte(st.ColumnRawBlob(0)))

@@ -44,11 +44,21 @@
 //		return Sessions.In(tx).Save(ctx, &session)
 //	})
 //
-// [Store.View] gives a read-only snapshot across collections.
+// [Store.View] gives a read-only snapshot across collections. A context
+// that is done when the closure (or an Update function) returns rolls it
+// back, and the call returns the context's error.
+//
+// # Errors
+//
+// Errors wrap one of the sentinels ([ErrNotFound], [ErrConflict],
+// [ErrInvalid], [ErrSchema], [ErrTxDone], [ErrClosed], [ErrBusy]) or a
+// context error with %w, keep SQLite's error underneath, and read
+// "airnest: <Collection>.<Method>: <sentinel>: <detail>", ids as UUIDs.
 //
 // # Queries
 //
-// [Coll.Where] builds queries on declared index columns; values are always
+// [Coll.Where] builds queries on declared index columns, named as [Index]
+// names them (any case, underscores ignored); values are always
 // bound parameters and each query uses SQLite's indexes ([Query.Explain]
 // shows the plan). [Coll.QueryRaw] and [Store.DB] are the escape hatches.
 //
@@ -74,7 +84,8 @@
 //     the last commits (a process crash loses nothing either way).
 //   - A write through the store (not through [Coll.In]) from inside a Tx
 //     closure or an Update function returns [ErrInvalid] instead of waiting
-//     for itself.
+//     for itself, and so do [Store.Close] inside a Tx, View or Update
+//     function and [Store.Vacuum] inside a View.
 //   - Recursive types (a struct that contains itself, type L []L, type M
 //     map[string]M) are stored with field names rather than integer keys
 //     below the point of recursion, where `airnest:` tags and type-change

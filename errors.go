@@ -3,6 +3,7 @@ package airnest
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/sqlite"
@@ -49,7 +50,45 @@ func wrapOp(coll, op string, err error) error {
 		return nil
 	}
 	if k := kindOf(err); k != nil && !errors.Is(err, k) {
-		return fmt.Errorf("airnest: %s.%s: %w: %w", coll, op, k, err)
+		return errorf("airnest: %s.%s: %w: %w", coll, op, k, err)
 	}
-	return fmt.Errorf("airnest: %s.%s: %w", coll, op, err)
+	return errorf("airnest: %s.%s: %w", coll, op, err)
+}
+
+// errorf is fmt.Errorf whose text says "airnest: " once, at the front,
+// however many airnest errors it wraps: "airnest: Run.Save: conflict: ...",
+// not "airnest: Run.Save: airnest: conflict: ...". errors.Is and errors.As
+// see every wrapped error as usual.
+func errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &tidyError{msg: tidyText(err.Error()), err: err}
+}
+
+type tidyError struct {
+	msg string
+	err error
+}
+
+func (e *tidyError) Error() string { return e.msg }
+func (e *tidyError) Unwrap() error { return e.err }
+
+const errPrefix = "airnest: "
+
+// tidyText keeps the first "airnest: " of s and drops the later ones.
+func tidyText(s string) string {
+	i := strings.Index(s, errPrefix)
+	if i < 0 {
+		return s
+	}
+	i += len(errPrefix)
+	return s[:i] + strings.ReplaceAll(s[i:], errPrefix, "")
+}
+
+// article is "a" or "an", whichever goes before the type name s.
+func article(s string) string {
+	s = strings.TrimLeft(s, "*[]")
+	if s != "" && strings.ContainsRune("aeiouAEIOU", rune(s[0])) {
+		return "an"
+	}
+	return "a"
 }

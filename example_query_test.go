@@ -48,7 +48,7 @@ func ExampleColl_Where() {
 	// pending 2
 	// pending 3
 	// 3 <nil>
-	// airnest: invalid: Job.Where: Eq("priority"): column "priority" is field Priority of type int; a string does not fit
+	// airnest: Job.Where: invalid: Eq("priority"): column "priority" is field Priority of type int; a string does not fit
 }
 
 func ExampleQuery_Page() {

@@ -206,19 +206,29 @@ func isNumber(k reflect.Kind) bool {
 }
 
 // fieldFor finds the Go field a declared index name refers to: the names
-// match ignoring case and underscores ("created_at" is CreatedAt).
-func fieldFor(t reflect.Type, name string) (reflect.StructField, bool) {
-	want := strings.ToLower(strings.ReplaceAll(name, "_", ""))
+// match ignoring case and underscores ("created_at" is CreatedAt). A name
+// that two fields match (StartedAt and Started_At) is an error.
+func fieldFor(t reflect.Type, name string) (reflect.StructField, bool, error) {
+	want := foldName(name)
+	var found reflect.StructField
+	ok := false
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() {
+		if !f.IsExported() || foldName(f.Name) != want {
 			continue
 		}
-		if strings.ToLower(strings.ReplaceAll(f.Name, "_", "")) == want {
-			return f, true
+		if ok {
+			return found, false, fmt.Errorf("%q matches both field %s and field %s (names match ignoring case and underscores): rename one", name, found.Name, f.Name)
 		}
+		found, ok = f, true
 	}
-	return reflect.StructField{}, false
+	return found, ok, nil
+}
+
+// foldName is the spelling-free key of a field or column name: lower case,
+// without underscores. Index declarations and queries match names by it.
+func foldName(name string) string {
+	return strings.ToLower(strings.ReplaceAll(name, "_", ""))
 }
 
 func fieldNames(t reflect.Type) []string {
@@ -249,7 +259,10 @@ func planIndexes(coll string, t reflect.Type, o *collOptions) ([]indexCol, []sql
 		if l := strings.ToLower(name); l == sqlgen.IDColumn || l == sqlgen.BlobColumn {
 			return 0, fmt.Errorf("%w: collection %q: index %q: the names id and v are taken by airnest's own columns", ErrInvalid, coll, name)
 		}
-		f, ok := fieldFor(t, name)
+		f, ok, err := fieldFor(t, name)
+		if err != nil {
+			return 0, fmt.Errorf("%w: collection %q: index: %v", ErrInvalid, coll, err)
+		}
 		if !ok {
 			return 0, fmt.Errorf("%w: collection %q: index %q: %s has no such field (fields: %s)", ErrInvalid, coll, name, t, strings.Join(fieldNames(t), ", "))
 		}

@@ -141,7 +141,7 @@ type migration[Old, New any] struct {
 }
 
 func (m *migration[Old, New]) errorf(err error) error {
-	return fmt.Errorf("airnest: Migrate %s (%s): %w", m.c.name, m.name, err)
+	return errorf("airnest: Migrate %s (%s): %w", m.c.name, m.name, err)
 }
 
 // start records the migration's bounds on its first run and builds the

@@ -47,7 +47,7 @@ func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) er
 	defer s.leave()
 	conn, err := s.readConn(ctx)
 	if err != nil {
-		return fmt.Errorf("airnest: Backup: %w", err)
+		return errorf("airnest: Backup: %w", err)
 	}
 	defer s.rd.Put(conn)
 	return backup(ctx, conn, dest, opts)
@@ -59,7 +59,7 @@ func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) er
 func BackupFile(ctx context.Context, path, dest string, opts *BackupOptions) error {
 	conn, err := openFileReader(ctx, path)
 	if err != nil {
-		return fmt.Errorf("airnest: Backup %s: %w", path, err)
+		return errorf("airnest: Backup %s: %w", path, err)
 	}
 	defer conn.Close()
 	return backup(ctx, conn, dest, opts)
@@ -99,12 +99,12 @@ func backup(ctx context.Context, conn *sqlite.Conn, dest string, opts *BackupOpt
 		if _, err := os.Lstat(p); err == nil {
 			return fmt.Errorf("%w: Backup: %s already exists", ErrInvalid, p)
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("airnest: Backup: %w", err)
+			return errorf("airnest: Backup: %w", err)
 		}
 	}
 	tmp, err := atomicfile.Temp(dest)
 	if err != nil {
-		return fmt.Errorf("airnest: Backup: %w", err)
+		return errorf("airnest: Backup: %w", err)
 	}
 	ok := false
 	defer func() {
@@ -127,22 +127,22 @@ func backup(ctx context.Context, conn *sqlite.Conn, dest string, opts *BackupOpt
 	}
 	conn.Rollback()
 	if err != nil {
-		return fmt.Errorf("airnest: Backup: %w", err)
+		return errorf("airnest: Backup: %w", ctxErr(ctx, err))
 	}
 	if err := checkCopy(ctx, tmp); err != nil {
-		return fmt.Errorf("airnest: Backup: the copy failed its check: %w", err)
+		return errorf("airnest: Backup: the copy failed its check: %w", err)
 	}
 	// The copy gets the permissions of the original (CreateTemp made it private).
 	if fi, err := os.Stat(src); err == nil && src != "" {
 		if err := os.Chmod(tmp, fi.Mode().Perm()); err != nil {
-			return fmt.Errorf("airnest: Backup: %w", err)
+			return errorf("airnest: Backup: %w", err)
 		}
 	}
 	// A file created at dest while the copy was made is not replaced.
 	if err := atomicfile.Publish(tmp, dest); errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%w: Backup: %s was created while the copy was made; the copy was not kept", ErrInvalid, dest)
 	} else if err != nil {
-		return fmt.Errorf("airnest: Backup: %w", err)
+		return errorf("airnest: Backup: %w", err)
 	}
 	ok = true
 	return nil
@@ -228,12 +228,12 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 	defer s.leave()
 	conn, err := s.readConn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("airnest: Stats: %w", err)
+		return nil, errorf("airnest: Stats: %w", err)
 	}
 	defer s.rd.Put(conn)
 	st, err := statsOn(conn)
 	if err != nil {
-		return nil, fmt.Errorf("airnest: Stats: %w", err)
+		return nil, errorf("airnest: Stats: %w", ctxErr(ctx, err))
 	}
 	return st, nil
 }
@@ -244,12 +244,12 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 func StatsFile(ctx context.Context, path string) (*Stats, error) {
 	conn, err := openFileReader(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("airnest: Stats %s: %w", path, err)
+		return nil, errorf("airnest: Stats %s: %w", path, err)
 	}
 	defer conn.Close()
 	st, err := statsOn(conn)
 	if err != nil {
-		return nil, fmt.Errorf("airnest: Stats %s: %w", path, err)
+		return nil, errorf("airnest: Stats %s: %w", path, err)
 	}
 	return st, nil
 }
@@ -335,7 +335,7 @@ func isMemoryPath(p string) bool {
 // and defragment it, then checkpoints and truncates the WAL. It holds the
 // store's write connection for the duration (other writes wait) and needs
 // free disk space of about twice the file's size. Readers go on.
-// Errors: ErrClosed, ErrInvalid (called from inside a Tx), the context's
+// Errors: ErrClosed, ErrInvalid (called from inside a Tx or a View), the context's
 // error, or SQLite's (busy when another process holds a write lock for
 // longer than the busy timeout).
 func (s *Store) Vacuum(ctx context.Context) error {
@@ -343,6 +343,10 @@ func (s *Store) Vacuum(ctx context.Context) error {
 		return err
 	}
 	defer s.leave()
+	if s.rd.HeldByCaller() {
+		// The closing checkpoint would wait for the caller's own snapshot.
+		return fmt.Errorf("%w: Vacuum called from inside a View would wait for itself", ErrInvalid)
+	}
 	err := s.w.Exclusive(ctx, func(c *sqlite.Conn) error {
 		if ctx.Done() != nil {
 			c.SetInterrupt(ctx)
@@ -354,7 +358,7 @@ func (s *Store) Vacuum(ctx context.Context) error {
 		return c.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	})
 	if err != nil {
-		return fmt.Errorf("airnest: Vacuum: %w", s.writeErr(err))
+		return errorf("airnest: Vacuum: %w", ctxErr(ctx, s.writeErr(err)))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package airnest
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -40,17 +41,25 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 			})
 		}
 		wg.Wait()
+		type setting struct {
+			pragma string
+			want   any
+		}
+		every := []setting{
+			{"synchronous", tc.sync},
+			{"busy_timeout", int64(5000)},
+			{"foreign_keys", int64(1)},
+			{"trusted_schema", int64(0)},
+			{"journal_mode", "wal"},
+			{"hard_heap_limit", int64(defaultMemoryLimit)}, // the 256 MiB default applies
+		}
+		writes := append(every, setting{"wal_autocheckpoint", int64(4000)}, setting{"query_only", int64(0)})
 		check := func(who string, c *sqlite.Conn) error {
-			for _, p := range []struct {
-				pragma string
-				want   any
-			}{
-				{"synchronous", tc.sync},
-				{"busy_timeout", int64(5000)},
-				{"foreign_keys", int64(1)},
-				{"trusted_schema", int64(0)},
-				{"journal_mode", "wal"},
-			} {
+			want := writes
+			if who == "reader" {
+				want = append(every, setting{"query_only", int64(1)})
+			}
+			for _, p := range want {
 				var got any
 				err := query(c, "PRAGMA "+p.pragma, nil, func(st *sqlite.Stmt) error {
 					if _, ok := p.want.(string); ok {
@@ -78,6 +87,42 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 		}
 		if n != 3 {
 			t.Fatalf("checked %d readers, want 3", n)
+		}
+		// Store.DB's connections: the writer's settings, on each of several
+		// connections held at once.
+		db, err := s.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held []*sql.Conn
+		for range 3 {
+			dc, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, dc)
+			for _, p := range writes {
+				var str string
+				var num int64
+				var got any = &num
+				if _, ok := p.want.(string); ok {
+					got = &str
+				}
+				if err := dc.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(got); err != nil {
+					t.Fatal(err)
+				}
+				if got == &num {
+					got = num
+				} else {
+					got = str
+				}
+				if got != p.want {
+					t.Errorf("DB: PRAGMA %s = %v, want %v", p.pragma, got, p.want)
+				}
+			}
+		}
+		for _, dc := range held {
+			dc.Close()
 		}
 		s.Close()
 	}

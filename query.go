@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"hash/fnv"
 	"iter"
 	"math"
@@ -161,7 +162,7 @@ func (q *Query[T]) fail(format string, args ...any) *Query[T] {
 }
 
 func (q *Query[T]) invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s.Where: %s", ErrInvalid, q.c.c.name, fmt.Sprintf(format, args...))
+	return errorf("airnest: %s.Where: %w: %s", q.c.c.name, ErrInvalid, fmt.Sprintf(format, args...))
 }
 
 // OrderBy sorts by col, ascending, after any earlier keys. NULL sorts first.
@@ -219,8 +220,9 @@ func (q *Query[T]) Offset(n int) *Query[T] {
 // rows, and values added or removed meanwhile never make a page repeat or
 // skip a value that stays put. A cursor is opaque, URL-safe text that a
 // server may hand to its clients; it holds the marked value's sort keys and
-// ID (readable by anyone who decodes it, not secret). A cursor that does not
-// fit the query's ordering makes the query fail with ErrInvalid.
+// ID (readable by anyone who decodes it, not secret) and a checksum. A
+// cursor that does not fit the query's ordering, or was damaged or cut,
+// makes the query fail with ErrInvalid.
 func (q *Query[T]) After(cursor string) *Query[T] {
 	c := q.clone()
 	c.after = cursor
@@ -230,12 +232,13 @@ func (q *Query[T]) After(cursor string) *Query[T] {
 // column resolves a column name used in a query.
 func (q *Query[T]) column(op, name string) (*indexCol, error) {
 	cc := q.c.c
+	key := foldName(name)
 	for i := range cc.cols {
-		if cc.cols[i].name == name {
+		if foldName(cc.cols[i].name) == key {
 			return &cc.cols[i], nil
 		}
 	}
-	if name == sqlgen.IDColumn {
+	if key == sqlgen.IDColumn {
 		return idColumn[T](), nil
 	}
 	names := make([]string, 0, len(cc.cols)+1)
@@ -243,7 +246,7 @@ func (q *Query[T]) column(op, name string) (*indexCol, error) {
 		names = append(names, c.name)
 	}
 	names = append(names, sqlgen.IDColumn)
-	return nil, q.invalid("%s(%s): no such column; a query can use the declared index columns: %s", op, quoteName(name), strings.Join(names, ", "))
+	return nil, q.invalid("%s(%s): no such column; a query can use the declared index columns (any case, underscores ignored): %s", op, quoteName(name), strings.Join(names, ", "))
 }
 
 // quoteName shows a (maybe hostile) name in an error message, shortened.
@@ -407,7 +410,8 @@ func describe(v any) string {
 func queryValue(col *indexCol, v any) (sqlValue, error) {
 	ft := col.typ
 	mismatch := func() (sqlValue, error) {
-		return sqlValue{}, fmt.Errorf("column %q is field %s of type %s; a %T does not fit", col.name, col.field, ft, v)
+		t := fmt.Sprintf("%T", v)
+		return sqlValue{}, fmt.Errorf("column %q is field %s of type %s; %s %s does not fit", col.name, col.field, ft, article(t), t)
 	}
 	if v == nil {
 		if col.name != sqlgen.IDColumn && nullable(ft) && ft.Kind() != reflect.Float32 && ft.Kind() != reflect.Float64 {
@@ -449,8 +453,9 @@ func queryValue(col *indexCol, v any) (sqlValue, error) {
 
 // convertExact converts a plain Go value (a predeclared or unnamed type, as
 // untyped constants become) to t when nothing is lost: 3 for an int64 or
-// uint8 field, 2 for a float64, "x" for a named string type. Values of other
-// named types are not converted: a Level is not a Priority.
+// uint8 field, 2 for a float64, 2.0 (not 2.5) for an int, "x" for a named
+// string type. Values of other named types are not converted: a Level is
+// not a Priority.
 func convertExact(v reflect.Value, t reflect.Type) (reflect.Value, bool) {
 	if v.Type().PkgPath() != "" {
 		return reflect.Value{}, false
@@ -485,6 +490,19 @@ func convertExact(v reflect.Value, t reflect.Type) (reflect.Value, bool) {
 		out.SetFloat(f)
 	case isFloat(k) && isFloat(t.Kind()):
 		out.SetFloat(v.Float())
+	case isFloat(k) && isInt(t.Kind()):
+		// 2.0 is an int; 2.5, NaN and what overflows are not.
+		f := v.Float()
+		if f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 || out.OverflowInt(int64(f)) {
+			return reflect.Value{}, false
+		}
+		out.SetInt(int64(f))
+	case isFloat(k) && isUint(t.Kind()):
+		f := v.Float()
+		if f != math.Trunc(f) || f < 0 || f >= math.MaxUint64 || out.OverflowUint(uint64(f)) {
+			return reflect.Value{}, false
+		}
+		out.SetUint(uint64(f))
 	case k == reflect.Bool && t.Kind() == reflect.Bool,
 		k == reflect.String && t.Kind() == reflect.String,
 		k == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 &&
@@ -639,7 +657,7 @@ func (q *Query[T]) rows(conn *sqlite.Conn, r *run, row func(v T, st *sqlite.Stmt
 	for st.Step() {
 		var v T
 		if err := dec.Decode(st.ColumnRawBlob(1), &v); err != nil {
-			return fmt.Errorf("id %x: %w", st.ColumnRawBlob(0), err)
+			return fmt.Errorf("id %s: %w", rowID(st.ColumnRawBlob(0)), err)
 		}
 		if err := row(v, st); err != nil {
 			return err
@@ -692,7 +710,7 @@ func (q *Query[T]) First(ctx context.Context) (T, error) {
 		return zero, err
 	}
 	if len(vs) == 0 {
-		return zero, fmt.Errorf("airnest: %s.Query: %w: no value matches", q.c.c.name, ErrNotFound)
+		return zero, errorf("airnest: %s.First: %w: no value matches", q.c.c.name, ErrNotFound)
 	}
 	return vs[0], nil
 }
@@ -971,10 +989,16 @@ func (q *Query[T]) Cursor(v T) (string, error) {
 	return q.encodeCursor(keys, vals), nil
 }
 
-// A cursor is base64url of: a version byte, a 4-byte hash of the table and
-// ordering it belongs to, then each sort key's value as a kind byte and its
-// bytes (varint, 8-byte float, or length-prefixed text or blob).
-const cursorVersion = 1
+// A cursor is base64url (unpadded, strict) of: a version byte, a 4-byte
+// hash of the table and ordering it belongs to, each sort key's value as a
+// kind byte and its bytes (varint, 8-byte float, or length-prefixed text or
+// blob), then a CRC-32 of all that. The CRC makes every change of one
+// character, and every truncation, an invalid cursor rather than another
+// valid one (a CRC-32 catches every error burst up to 32 bits; a cut cursor
+// passes only by a 1 in 2^32 chance).
+const cursorVersion = 2
+
+var cursorEncoding = base64.RawURLEncoding.Strict()
 
 func (q *Query[T]) cursorHash(keys []sqlgen.Key) []byte {
 	h := fnv.New32a()
@@ -1003,16 +1027,22 @@ func (q *Query[T]) encodeCursor(keys []sqlgen.Key, vals []sqlValue) string {
 			b = append(b, v.b...)
 		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return cursorEncoding.EncodeToString(b)
 }
 
 var errCursor = errors.New("not a cursor of this query")
 
 func (q *Query[T]) decodeCursor(keys []sqlgen.Key, s string) ([]sqlValue, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 5 || b[0] != cursorVersion {
+	b, err := cursorEncoding.DecodeString(s)
+	if err != nil || len(b) < 9 || b[0] != cursorVersion {
 		return nil, q.invalid("After: %v", errCursor)
 	}
+	sum := len(b) - 4
+	if crc32.ChecksumIEEE(b[:sum]) != binary.BigEndian.Uint32(b[sum:]) {
+		return nil, q.invalid("After: %v (damaged or cut)", errCursor)
+	}
+	b = b[:sum]
 	if !bytes.Equal(b[1:5], q.cursorHash(keys)) {
 		return nil, q.invalid("After: the cursor was made for another collection or ordering")
 	}
@@ -1097,25 +1127,25 @@ func (c *Coll[T]) QueryRaw(ctx context.Context, sql string, args ...any) ([]T, e
 	for i, a := range args {
 		v, err := rawArg(a)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s.QueryRaw: argument %d: %v", ErrInvalid, name, i+1, err)
+			return nil, errorf("airnest: %s.QueryRaw: %w: argument %d: %v", name, ErrInvalid, i+1, err)
 		}
 		vals[i] = v
 	}
 	var out []T
-	err := c.read(ctx, "Query", func(conn *sqlite.Conn) error {
+	err := c.read(ctx, "QueryRaw", func(conn *sqlite.Conn) error {
 		st, err := conn.PrepareOnce(sql)
 		if err != nil {
 			if errors.Is(err, sqlite.ErrMultiple) {
-				return fmt.Errorf("%w: QueryRaw takes exactly one statement: %w", ErrInvalid, err)
+				return fmt.Errorf("%w: it takes exactly one statement: %w", ErrInvalid, err)
 			}
 			return err
 		}
 		defer st.Close()
 		if !st.ReadOnly() {
-			return fmt.Errorf("%w: QueryRaw runs only statements that do not write", ErrInvalid)
+			return fmt.Errorf("%w: it runs only statements that do not write", ErrInvalid)
 		}
 		if n := st.BindCount(); n != len(vals) {
-			return fmt.Errorf("%w: QueryRaw: the statement has %d parameters, got %d arguments", ErrInvalid, n, len(vals))
+			return fmt.Errorf("%w: the statement has %d parameters, got %d arguments", ErrInvalid, n, len(vals))
 		}
 		blob := -1
 		for i := range st.ColumnCount() {
@@ -1125,7 +1155,7 @@ func (c *Coll[T]) QueryRaw(ctx context.Context, sql string, args ...any) ([]T, e
 			}
 		}
 		if blob < 0 {
-			return fmt.Errorf("%w: QueryRaw: the statement must select the stored value, column %s", ErrInvalid, sqlgen.BlobColumn)
+			return fmt.Errorf("%w: the statement must select the stored value, column %s", ErrInvalid, sqlgen.BlobColumn)
 		}
 		for i, v := range vals {
 			if err := v.bind(st, i+1); err != nil {
@@ -1135,11 +1165,11 @@ func (c *Coll[T]) QueryRaw(ctx context.Context, sql string, args ...any) ([]T, e
 		dec := c.c.codec.Load()
 		for st.Step() {
 			if t := st.ColumnType(blob).String(); t != "BLOB" {
-				return fmt.Errorf("%w: QueryRaw: row %d: column %s is %s, not a stored value", ErrInvalid, len(out)+1, sqlgen.BlobColumn, t)
+				return fmt.Errorf("%w: row %d: column %s is %s, not a stored value", ErrInvalid, len(out)+1, sqlgen.BlobColumn, t)
 			}
 			var v T
 			if err := dec.Decode(st.ColumnRawBlob(blob), &v); err != nil {
-				return fmt.Errorf("QueryRaw: row %d: %w", len(out)+1, err)
+				return fmt.Errorf("row %d: %w", len(out)+1, err)
 			}
 			out = append(out, v)
 		}

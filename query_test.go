@@ -273,7 +273,15 @@ func TestQueryValueTypeErrors(t *testing.T) {
 		{airnest.Prefix("n", "1"), []string{"Prefix", `"n"`, "not text"}},
 		{airnest.Eq("nope", 1), []string{"Rec", `"nope"`, "no such column", "n, u8, s, at, ref, b, f, p, raw, level, id"}},
 		{airnest.Eq("Tag", "a"), []string{`"Tag"`, "no such column"}},
-		{airnest.Eq("N", 1), []string{`"N"`, "no such column"}},
+		{airnest.Eq("N", 1), nil},      // any case: the rule Index uses
+		{airnest.Eq("n", 2.0), nil},    // a float that is exactly an int fits an int
+		{airnest.Eq("u8", 255.0), nil}, // and a uint8
+		{airnest.Eq("u8", 256.0), []string{`"u8"`, "uint8", "float64"}},
+		{airnest.Eq("u8", -1.0), []string{`"u8"`, "uint8", "float64"}},
+		{airnest.Eq("n", math.Inf(1)), []string{`"n"`, "int", "float64"}},
+		{airnest.Eq("n", math.NaN()), []string{`"n"`, "int", "float64"}},
+		{airnest.Eq("n", 0x1p63), []string{`"n"`, "int", "float64"}},
+		{airnest.Eq("n_x", 1), []string{`"n_x"`, "no such column"}},
 		{airnest.Filter{}, []string{"zero Filter"}},
 		{airnest.And(airnest.Eq("n", 1), airnest.Not(airnest.Eq("n", "x"))), []string{`"n"`, "string"}},
 	}
@@ -494,13 +502,26 @@ func TestQueryPagingWhileInserting(t *testing.T) {
 	for i := range vs {
 		vs[i] = Rec{N: i % 37, Level: Level(i % 5)} // many ties
 	}
+	// Values present throughout, and as many again that a third writer
+	// deletes while the pages are read.
 	want := map[airnest.ID[Rec]]bool{}
 	for _, r := range saveTx(t, s, recs, vs) {
 		want[r.ID] = true
 	}
+	again := make([]Rec, total)
+	for i := range again {
+		again[i] = Rec{N: i % 37, Level: Level(i % 5)}
+	}
+	doomed := saveTx(t, s, recs, again)
+	known := map[airnest.ID[Rec]]bool{}
+	for _, r := range doomed {
+		known[r.ID] = true
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var inserted atomic.Int64
+	var inserted, deleted atomic.Int64
+	var insertedIDs sync.Map
+	order := rand.Perm(len(doomed))
 	for g := range 2 {
 		wg.Add(1)
 		go func() {
@@ -516,6 +537,7 @@ func TestQueryPagingWhileInserting(t *testing.T) {
 					t.Error(err)
 					return
 				}
+				insertedIDs.Store(r.ID, true)
 				inserted.Add(1)
 			}
 		}()
@@ -538,6 +560,18 @@ func TestQueryPagingWhileInserting(t *testing.T) {
 			}
 			prev = r
 		}
+		// Between pages, delete values ahead of the cursor, behind it and
+		// on the page just read.
+		for range 50 {
+			if len(order) == 0 {
+				break
+			}
+			if err := recs.Delete(bg, doomed[order[0]].ID); err != nil {
+				t.Fatal(err)
+			}
+			order = order[1:]
+			deleted.Add(1)
+		}
 		if next == "" {
 			break
 		}
@@ -552,13 +586,16 @@ func TestQueryPagingWhileInserting(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("value %v seen %d times", id, n)
 		}
+		if _, ins := insertedIDs.Load(id); !want[id] && !known[id] && !ins {
+			t.Fatalf("value %v was never saved", id)
+		}
 	}
 	for id := range want {
 		if seen[id] != 1 {
 			t.Fatalf("value %v never seen", id)
 		}
 	}
-	t.Logf("%d pages; %d values inserted meanwhile, %d of them paged", pages, inserted.Load(), len(seen)-total)
+	t.Logf("%d pages; %d values inserted and %d deleted meanwhile", pages, inserted.Load(), deleted.Load())
 }
 
 func TestQueryAllStreamsInPages(t *testing.T) {
@@ -653,19 +690,73 @@ func TestQueryCursor(t *testing.T) {
 			t.Errorf("foreign cursor: %v", err)
 		}
 	}
-	// Tampered cursors are errors, never panics.
-	for i := 1; i < len(c); i++ {
-		for _, ch := range []byte{'A', '_', '0'} {
-			bad := []byte(c)
-			bad[i] = ch
-			if _, err := q.After(string(bad)).Find(bg); err != nil && !errors.Is(err, airnest.ErrInvalid) {
-				t.Errorf("tampered cursor: %v", err)
-			}
-		}
-		if _, err := q.After(c[:i]).Find(bg); !errors.Is(err, airnest.ErrInvalid) {
-			t.Errorf("truncated cursor %q: %v", c[:i], err)
+	// A changed character, a cut or an extended cursor is ErrInvalid, never
+	// another valid cursor (see TestQueryCursorsAreURLSafeAndTamperProof).
+	for i := range len(c) {
+		bad := []byte(c)
+		bad[i] ^= 1
+		if _, err := q.After(string(bad)).Find(bg); !errors.Is(err, airnest.ErrInvalid) {
+			t.Errorf("tampered cursor: %v", err)
 		}
 	}
+}
+
+// Cursors of every column type, strings with '/', '+', '=', '%' and
+// non-ASCII included, hold only URL-unreserved characters (a URL carries
+// them unescaped), and every change of one character, every cut and every
+// extension of a cursor is ErrInvalid.
+func TestQueryCursorsAreURLSafeAndTamperProof(t *testing.T) {
+	t.Parallel()
+	_, recs := recStore(t)
+	vs := recFixture()
+	vs = append(vs, Rec{Tag: "u", N: math.MinInt64 + 1, U8: 200, S: "a/b+c=d%e?f&g#h é ü 漢字 🚀", At: t0, Ref: ref1, F: math.Copysign(0, -1), P: ptr(math.MaxInt), Raw: []byte("/+=\x00\xff"), Level: 7})
+	saveAll(t, recs, vs)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	unreserved := alphabet + ".~"
+	cols := []string{"n", "u8", "s", "at", "ref", "b", "f", "p", "raw", "level", "id"}
+	checked := 0
+	for _, col := range cols {
+		for _, desc := range []bool{false, true} {
+			q := recs.Where().OrderBy(col).OrderByDesc("s")
+			if desc {
+				q = recs.Where().OrderByDesc(col)
+			}
+			for _, v := range vs {
+				c, err := q.Cursor(v)
+				if err != nil {
+					t.Fatalf("Cursor ordered by %s: %v", col, err)
+				}
+				if _, err := q.After(c).Find(bg); err != nil {
+					t.Fatalf("a valid cursor ordered by %s: %v", col, err)
+				}
+				for _, r := range c {
+					if !strings.ContainsRune(unreserved, r) {
+						t.Fatalf("cursor %q holds %q, which a URL must escape", c, r)
+					}
+				}
+				invalid := func(what, bad string) {
+					t.Helper()
+					checked++
+					if _, err := q.After(bad).Find(bg); !errors.Is(err, airnest.ErrInvalid) {
+						t.Fatalf("%s of cursor %q (%s): %q gives %v, want ErrInvalid", what, c, col, bad, err)
+					}
+				}
+				for i := range len(c) {
+					for _, ch := range alphabet + "=/+%.~\x00" {
+						if byte(ch) != c[i] {
+							invalid("a changed character", c[:i]+string(ch)+c[i+1:])
+						}
+					}
+					if i > 0 {
+						invalid("a cut", c[:i])
+					}
+					invalid("a dropped character", c[:i]+c[i+1:])
+				}
+				invalid("an extension", c+"A")
+			}
+		}
+	}
+	t.Logf("%d tampered cursors, each ErrInvalid", checked)
 }
 
 func TestQueryExplainUsesIndex(t *testing.T) {
@@ -769,7 +860,7 @@ func TestQueryHostileNames(t *testing.T) {
 	before := schema()
 	for _, name := range []string{
 		`x"; DROP TABLE "Job`, `a"b`, "status\x00", "\x00", "sqlite_x", "sqlite_schema", "", strings.Repeat("a", 10<<10),
-		`status" OR 1=1 --`, "v", "ID", "Status", "status ", "priority;", "_airnest_keys", "Job",
+		`status" OR 1=1 --`, "v", "I D", "Status\t", "status ", "priority;", "_airnest_keys", "Job",
 	} {
 		for _, q := range []*airnest.Query[Job]{
 			jobs.Where(airnest.Eq(name, "pending")),
@@ -1313,5 +1404,60 @@ func TestQueryCountIDsDeleteNeverDecode(t *testing.T) {
 	}
 	if n, err := recs.Where().Count(bg); n != len(all)-3 || err != nil {
 		t.Errorf("%d left, %v", n, err)
+	}
+}
+
+// Query column names follow Index's rule: any case, underscores ignored,
+// in filters, OrderBy and cursors alike; a name that folds onto two fields
+// is an error when the index is declared.
+func TestQueryColumnSpellings(t *testing.T) {
+	t.Parallel()
+	type Run struct {
+		ID        airnest.ID[Run]
+		StartedAt time.Time
+		Attempts  int
+	}
+	s := airnest.NewStore()
+	runs := airnest.Collection[Run](s, airnest.Index("started_at", "attempts"))
+	if err := s.Open(bg, ":memory:", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for i := range 5 {
+		if err := runs.Save(bg, &Run{StartedAt: t0.Add(time.Duration(i) * time.Hour), Attempts: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := runs.Where(airnest.Gt("started_at", t0)).OrderByDesc("started_at").Limit(2).Find(bg)
+	if err != nil || len(want) != 2 {
+		t.Fatalf("declared spelling: %d values, %v", len(want), err)
+	}
+	for _, name := range []string{"StartedAt", "startedAt", "STARTED_AT", "started__at", "_startedat"} {
+		got, err := runs.Where(airnest.Gt(name, t0)).OrderByDesc(name).Limit(2).Find(bg)
+		if err != nil || len(got) != 2 || got[0].ID != want[0].ID || got[1].ID != want[1].ID {
+			t.Errorf("spelling %q: %v, %v; want the same values as \"started_at\"", name, got, err)
+		}
+		// A cursor made under one spelling continues a query under another.
+		page, next, err := runs.Where().OrderBy(name).Limit(2).Page(bg)
+		if err != nil || len(page) != 2 || next == "" {
+			t.Fatalf("Page with %q: %v, %q, %v", name, page, next, err)
+		}
+		rest, err := runs.Where().OrderBy("started_at").After(next).Find(bg)
+		if err != nil || len(rest) != 3 || rest[0].Attempts != 2 {
+			t.Errorf("cursor from OrderBy(%q) used with OrderBy(\"started_at\"): %v, %v", name, rest, err)
+		}
+	}
+	if n, err := runs.Where(airnest.Eq("ID", want[0].ID), airnest.In("Attempts", 4.0, 3)).Count(bg); err != nil || n != 1 {
+		t.Errorf("Eq(\"ID\") and In(\"Attempts\", 4.0, 3): %d, %v; want 1", n, err)
+	}
+
+	type Twin struct {
+		ID         airnest.ID[Twin]
+		StartedAt  time.Time
+		Started_At time.Time //nolint:revive // the clash under test
+	}
+	_, err = airnest.NewCollection[Twin](airnest.NewStore(), airnest.Index("started_at"))
+	if !errors.Is(err, airnest.ErrInvalid) || !strings.Contains(err.Error(), "StartedAt") || !strings.Contains(err.Error(), "Started_At") {
+		t.Errorf("an index name that matches two fields: %v, want ErrInvalid naming both", err)
 	}
 }

@@ -284,13 +284,13 @@ func (c *collection[T]) backfill(conn *sqlite.Conn, cd *codec.Codec[T], fill []s
 				// the store still opens and Migrate can run.
 				continue
 			}
-			return fmt.Errorf("collection %q: back-filling index columns: id %x: %w", c.name, id, err)
+			return fmt.Errorf("collection %q: back-filling index columns: id %s: %w", c.name, rowID(id), err)
 		}
 		rv := reflect.ValueOf(&v).Elem()
 		for i, col := range cols {
 			sv, err := col.conv(rv.FieldByIndex(col.index))
 			if err != nil {
-				return fmt.Errorf("%w: collection %q: back-filling index %q: id %x: %v", ErrInvalid, c.name, col.name, id, err)
+				return fmt.Errorf("%w: collection %q: back-filling index %q: id %s: %v", ErrInvalid, c.name, col.name, rowID(id), err)
 			}
 			sv.bind(upd, i+1)
 		}
@@ -327,9 +327,12 @@ func (c *collection[T]) makePlan(conn *sqlite.Conn, stored *storedCollection) (*
 		if declared[strings.ToLower(col.Name)] {
 			continue
 		}
-		f, ok := fieldFor(rt, col.Name)
+		f, ok, ferr := fieldFor(rt, col.Name)
 		var typ string
 		var conv func(reflect.Value) (sqlValue, error)
+		if ferr != nil {
+			return nil, fmt.Errorf("%w: collection %q: index column %q: %v", ErrSchema, c.name, col.Name, ferr)
+		}
 		if ok {
 			typ, conv, err = converter(f.Type)
 		}

@@ -69,12 +69,12 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 			return err
 		}
 		if !conn.InTx() {
-			return fmt.Errorf("airnest: Tx: SQLite rolled the transaction back after an error inside it")
+			return errorf("airnest: Tx: SQLite rolled the transaction back after an error inside it")
 		}
 		conn.SetInterrupt(context.Background())
 		if err := conn.Exec("COMMIT"); err != nil {
 			conn.Rollback()
-			return fmt.Errorf("airnest: Tx: commit: %w", err)
+			return errorf("airnest: Tx: commit: %w", err)
 		}
 		return nil
 	})
@@ -109,6 +109,10 @@ func (tx *Tx) savepoint(ctx context.Context, fn func(*Tx) error) error {
 		undo()
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		undo()
+		return err
+	}
 	return tx.conn.Exec("RELEASE " + name)
 }
 
@@ -127,26 +131,40 @@ func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 	defer s.rd.Put(conn)
 	// BEGIN is deferred: the snapshot starts at the first read, so read now.
 	if err := conn.BeginSnapshot(); err != nil {
-		return err
+		return errorf("airnest: View: %w", ctxErr(ctx, err))
 	}
 	tx := &Tx{store: s, conn: conn, ctx: ctx, readOnly: true}
 	defer tx.done.Store(true)
 	return fn(tx)
 }
 
-// run executes one operation of a collection bound to tx.
-func (tx *Tx) run(ctx context.Context, coll, op string, fn func(*sqlite.Conn) error) error {
+// run executes one operation of a collection bound to tx; write marks an
+// operation that writes.
+func (tx *Tx) run(ctx context.Context, coll, op string, write bool, fn func(*sqlite.Conn) error) error {
 	if tx.done.Load() {
-		return fmt.Errorf("airnest: %s.%s: %w", coll, op, ErrTxDone)
+		return errorf("airnest: %s.%s: %w", coll, op, ErrTxDone)
 	}
-	if tx.readOnly && op != "Load" && op != "Exists" && op != "Count" && op != "Scan" && op != "All" && op != "Query" {
-		return fmt.Errorf("%w: %s.%s inside a read-only View", ErrInvalid, coll, op)
+	if tx.readOnly && write {
+		return errorf("airnest: %s.%s: %w: a write inside a read-only View", coll, op, ErrInvalid)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if !tx.readOnly && !tx.conn.InTx() {
-		return fmt.Errorf("airnest: %s.%s: %w: SQLite rolled the transaction back after an earlier error", coll, op, ErrTxDone)
+		return errorf("airnest: %s.%s: %w: SQLite rolled the transaction back after an earlier error", coll, op, ErrTxDone)
 	}
-	return wrapOp(coll, op, ctxErr(ctx, guarded(tx.conn, fn)))
+	if ctx != tx.ctx && ctx.Done() != nil {
+		// The statement stops when either the Tx's context or this call's
+		// is done.
+		both, cancel := context.WithCancel(tx.ctx)
+		stop := context.AfterFunc(ctx, cancel)
+		tx.conn.SetInterrupt(both)
+		defer func() {
+			stop()
+			cancel()
+			tx.conn.SetInterrupt(tx.ctx)
+		}()
+	}
+	err := guarded(tx.conn, fn)
+	return wrapOp(coll, op, ctxErr(tx.ctx, ctxErr(ctx, err)))
 }

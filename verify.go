@@ -132,7 +132,7 @@ func (r *VerifyReport) add(p Problem) {
 // Verify reads the whole file: expect it to take about as long as copying it.
 func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	if err := s.enter(); err != nil {
-		return VerifyReport{}, fmt.Errorf("airnest: Verify: %w", err)
+		return VerifyReport{}, errorf("airnest: Verify: %w", err)
 	}
 	defer s.leave()
 	s.mu.Lock()
@@ -143,7 +143,7 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	s.mu.Unlock()
 	conn, err := s.readConn(ctx)
 	if err != nil {
-		return VerifyReport{}, fmt.Errorf("airnest: Verify: %w", err)
+		return VerifyReport{}, errorf("airnest: Verify: %w", err)
 	}
 	defer s.rd.Put(conn)
 	return verifyOn(ctx, conn, typed)
@@ -165,7 +165,7 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 // could not run (no such file, not a SQLite file, the context's error).
 func VerifyFile(ctx context.Context, path string) (VerifyReport, error) {
 	if _, err := os.Stat(path); err != nil {
-		return VerifyReport{}, fmt.Errorf("airnest: verify %s: %w", path, err)
+		return VerifyReport{}, errorf("airnest: verify %s: %w", path, err)
 	}
 	cfg := sqlite.Config{
 		URI:         sqlite.FileURI(path) + "?mode=ro",
@@ -175,7 +175,7 @@ func VerifyFile(ctx context.Context, path string) (VerifyReport, error) {
 	}
 	conn, err := sqlite.Open(ctx, cfg, true)
 	if err != nil {
-		return VerifyReport{}, fmt.Errorf("airnest: verify %s: %w", path, err)
+		return VerifyReport{}, errorf("airnest: verify %s: %w", path, err)
 	}
 	defer conn.Close()
 	if ctx.Done() != nil {
@@ -184,7 +184,7 @@ func VerifyFile(ctx context.Context, path string) (VerifyReport, error) {
 	rep, err := verifyOn(ctx, conn, nil)
 	conn.Rollback()
 	if err != nil {
-		return rep, fmt.Errorf("airnest: verify %s: %w", path, err)
+		return rep, errorf("airnest: verify %s: %w", path, err)
 	}
 	return rep, nil
 }

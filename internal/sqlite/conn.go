@@ -52,6 +52,8 @@ type Conn struct {
 	c      *sqlite3.Conn
 	stmts  []*sqlite3.Stmt // indexed by Query.id
 	broken bool            // hit the memory limit mid-statement: do not reuse as is
+	holder uintptr         // the goroutine a Pool lent it to (0: idle or not pooled)
+	extra  bool            // opened past the pool's cap for a nested read: closed on Put
 }
 
 // ErrNoMem: SQLite needed more memory than the connection may use.
@@ -297,11 +299,12 @@ type Pool struct {
 	tokens chan struct{} // one per connection that may still be opened
 	mu     sync.Mutex
 	all    []*Conn
+	held   map[uintptr]int // readers lent, by goroutine
 }
 
 // NewPool makes a pool of at most max readers; none is opened yet.
 func NewPool(cfg Config, max int) *Pool {
-	p := &Pool{cfg: cfg, idle: make(chan *Conn, max), tokens: make(chan struct{}, max)}
+	p := &Pool{cfg: cfg, idle: make(chan *Conn, max), tokens: make(chan struct{}, max), held: map[uintptr]int{}}
 	for range max {
 		p.tokens <- struct{}{}
 	}
@@ -309,35 +312,80 @@ func NewPool(cfg Config, max int) *Pool {
 }
 
 // Get returns an idle reader, opens one if fewer than max exist, or waits.
+// A goroutine that already holds a reader never waits (the reader it would
+// wait for may be its own): if none is free it gets an extra connection,
+// past max, that Put closes.
 func (p *Pool) Get(ctx context.Context) (*Conn, error) {
+	g := getg()
 	select {
 	case c := <-p.idle:
-		return c, nil
+		return p.lend(c, g), nil
 	default:
+	}
+	if p.Holds(g) {
+		select {
+		case <-p.tokens:
+			return p.open(ctx, g, false)
+		default:
+			return p.open(ctx, g, true)
+		}
 	}
 	select {
 	case c := <-p.idle:
-		return c, nil
+		return p.lend(c, g), nil
 	case <-p.tokens:
-		c, err := Open(ctx, p.cfg, true)
-		if err != nil {
-			p.tokens <- struct{}{}
-			return nil, err
-		}
-		p.mu.Lock()
-		p.all = append(p.all, c)
-		p.mu.Unlock()
-		return c, nil
+		return p.open(ctx, g, false)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
+func (p *Pool) open(ctx context.Context, g uintptr, extra bool) (*Conn, error) {
+	c, err := Open(ctx, p.cfg, true)
+	if err != nil {
+		if !extra {
+			p.tokens <- struct{}{}
+		}
+		return nil, err
+	}
+	c.extra = extra
+	p.mu.Lock()
+	p.all = append(p.all, c)
+	p.mu.Unlock()
+	return p.lend(c, g), nil
+}
+
+func (p *Pool) lend(c *Conn, g uintptr) *Conn {
+	p.mu.Lock()
+	c.holder = g
+	p.held[g]++
+	p.mu.Unlock()
+	return c
+}
+
+// Holds reports whether goroutine g (getg()) holds a reader of p.
+func (p *Pool) Holds(g uintptr) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held[g] > 0
+}
+
+// HeldByCaller reports whether the calling goroutine holds a reader of p:
+// waiting for every reader to come back would wait for itself.
+func (p *Pool) HeldByCaller() bool { return p.Holds(getg()) }
+
 // Put returns c to the pool. The caller has reset its statements.
 func (p *Pool) Put(c *Conn) {
-	if c.broken {
-		// It ran out of memory mid-statement: close it and let a fresh one
-		// take its place rather than reuse statements in an unknown state.
+	p.mu.Lock()
+	if p.held[c.holder]--; p.held[c.holder] <= 0 {
+		delete(p.held, c.holder)
+	}
+	c.holder = 0
+	p.mu.Unlock()
+	if c.broken || c.extra {
+		// Out of memory mid-statement: close it and let a fresh one take
+		// its place rather than reuse statements in an unknown state. An
+		// extra connection is closed to bring the pool back to its cap.
 		c.Close()
 		p.mu.Lock()
 		for i, o := range p.all {
@@ -347,7 +395,9 @@ func (p *Pool) Put(c *Conn) {
 			}
 		}
 		p.mu.Unlock()
-		p.tokens <- struct{}{}
+		if !c.extra {
+			p.tokens <- struct{}{}
+		}
 		return
 	}
 	c.c.SetInterrupt(context.Background())
@@ -383,6 +433,7 @@ func (p *Pool) Each(ctx context.Context, fn func(*Conn) error) error {
 	n := len(p.all)
 	p.mu.Unlock()
 	got := make([]*Conn, 0, n)
+	g := getg()
 	defer func() {
 		for _, c := range got {
 			p.Put(c)
@@ -391,7 +442,7 @@ func (p *Pool) Each(ctx context.Context, fn func(*Conn) error) error {
 	for range n {
 		select {
 		case c := <-p.idle:
-			got = append(got, c)
+			got = append(got, p.lend(c, g))
 			if err := fn(c); err != nil {
 				return err
 			}
