@@ -226,10 +226,7 @@ func (s *Store) enter() error {
 	v := s.gate.Add(1)
 	if v&gateOpen == 0 || v&gateClosing != 0 {
 		s.leave()
-		if v&gateOpen == 0 && v&gateClosing == 0 {
-			return fmt.Errorf("%w: store is not open", ErrClosed)
-		}
-		return ErrClosed
+		return ErrClosed // not opened yet, closing, or closed
 	}
 	return nil
 }

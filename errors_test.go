@@ -19,7 +19,7 @@ type JobStatusInt struct {
 // ids as UUIDs.
 func TestErrorText(t *testing.T) {
 	t.Parallel()
-	s, jobs, sessions, path := testStore(t)
+	s, jobs, sessions, path := testStore(t, airnest.Index("status"))
 	j := Job{Status: "new"}
 	if err := jobs.Save(bg, &j); err != nil {
 		t.Fatal(err)
@@ -37,10 +37,11 @@ func TestErrorText(t *testing.T) {
 	_, first := jobs.Where(airnest.Eq("status", "none")).First(bg)
 	conflict := sessions.Save(bg, &Session{User: "ann"})
 
-	// A second store on the file sees the Job table as JobStatusInt, and
+	// A second store on the file sees the Job table as JobStatusInt (a
+	// release that dropped the status index), and
 	// finds the write lock held by the first.
 	s2 := airnest.NewStore()
-	vi := airnest.Collection[JobStatusInt](s2, airnest.Name("Job"))
+	vi := airnest.Collection[JobStatusInt](s2, airnest.Name("Job"), airnest.DropIndex("status"))
 	if err := s2.Open(bg, path, &airnest.Options{BusyTimeout: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
