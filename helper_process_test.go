@@ -9,14 +9,28 @@ import (
 	"github.com/airnest/airnest"
 )
 
-// TestHelperProcess is not a test: the reliability tests re-execute the test
-// binary with -test.run=^TestHelperProcess$ and AIRNEST_HELPER set to run
-// one of the programs below as a separate process. It never returns then.
-func TestHelperProcess(t *testing.T) {
-	mode := os.Getenv("AIRNEST_HELPER")
-	if mode == "" {
-		t.Skip("only runs as a child process of the reliability tests")
+// TestMain runs the test binary as one of the child processes of the
+// reliability tests when they re-execute it with an environment variable set;
+// otherwise it runs the tests. Dispatching here, not from a test function,
+// keeps the children out of the test list (no helper "test" skipped on every
+// run) and starts them without the testing framework's flag parsing.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("AIRNEST_MIGRATE_CRASH"); path != "" {
+		migrateCrashChild(path)
+		fmt.Fprintln(os.Stderr, "the migration was not interrupted")
+		os.Exit(2)
 	}
+	if mode := os.Getenv("AIRNEST_HELPER"); mode != "" {
+		helperChild(mode)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// helperChild runs the child program named by AIRNEST_HELPER (runKilled
+// starts "crash", process_test.go starts "writer"): it writes until it is
+// killed or its work is done.
+func helperChild(mode string) {
 	path := os.Getenv("AIRNEST_HELPER_PATH")
 	sync, _ := strconv.Atoi(os.Getenv("AIRNEST_HELPER_SYNC"))
 	switch mode {
@@ -28,5 +42,4 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "unknown AIRNEST_HELPER", mode)
 		os.Exit(2)
 	}
-	os.Exit(0)
 }

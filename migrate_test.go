@@ -178,22 +178,25 @@ func TestMigrateResumesAfterError(t *testing.T) {
 	}
 }
 
-// TestMigrateCrashHelper is the process TestMigrateResumesAfterCrash kills.
-func TestMigrateCrashHelper(t *testing.T) {
-	path := os.Getenv("AIRNEST_MIGRATE_CRASH")
-	if path == "" {
-		t.Skip("helper process for TestMigrateResumesAfterCrash")
+// migrateCrashChild is the process TestMigrateResumesAfterCrash kills
+// (dispatched from TestMain): it exits mid-batch, mid-transaction, as a
+// crash would.
+func migrateCrashChild(path string) {
+	s := airnest.NewStore()
+	defer s.Close()
+	tasks := airnest.Collection[Ticket](s, airnest.Index("state"))
+	if err := s.Open(bg, path, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		os.Exit(2)
 	}
-	_, tasks := openTicketsV2(t, path)
 	calls := 0
 	airnest.Migrate(bg, tasks, func(old TicketV1) (Ticket, error) {
 		calls++
 		if calls == 1100 {
-			os.Exit(7) // mid-batch, mid-transaction: as a crash would
+			os.Exit(7)
 		}
 		return toTicket(old)
 	}, nil)
-	t.Fatal("the migration was not interrupted")
 }
 
 func TestMigrateResumesAfterCrash(t *testing.T) {
@@ -201,7 +204,7 @@ func TestMigrateResumesAfterCrash(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.db")
 	ids := writeTicketsV1(t, path, 1234)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestMigrateCrashHelper$", "-test.count=1")
+	cmd := exec.Command(os.Args[0]) // TestMain runs migrateCrashChild
 	cmd.Env = append(os.Environ(), "AIRNEST_MIGRATE_CRASH="+path)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

@@ -16,8 +16,11 @@
 //     and is replaced by its current content whenever it is synced (xSync). No
 //     fsync is issued to the operating system: durability is modelled in memory.
 //   - A file created through the FS whose content was never synced has no durable
-//     directory entry: a crash removes it.
-//   - Deleting a file (xDelete) is immediately durable.
+//     directory entry: a crash removes it. (With [Model].DirSync, the entry is
+//     durable only once its directory is synced.)
+//   - Deleting a file (xDelete) is immediately durable: SQLite deletes only
+//     files whose content no longer matters (a checkpointed WAL, a finished
+//     journal), so bringing one back would test nothing.
 //   - Writes, truncations and size hints are recorded in a per-file log of
 //     unsynced operations; a sync applies the log to the durable image.
 //   - On crash, the -shm file (WAL-index) of every database opened through the FS
@@ -31,6 +34,10 @@
 //     through xRead), nor are batch-atomic writes. Shared memory (the WAL-index)
 //     and the other optional interfaces of the OS file are passed through.
 //
+// [Model] makes the disk harsher (torn sectors, no power-safe overwrite, writes
+// dropped by a failed sync, directory entries that need a directory sync), and
+// [FS.CrashAtSync] cuts the power at the n-th sync of a named file.
+//
 // Keep it simple: the FS is meant for tests that write at most a few megabytes.
 package faultvfs
 
@@ -40,6 +47,7 @@ import (
 	iofs "io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -87,6 +95,7 @@ type Stats struct {
 	Truncates    int64 // xTruncate calls and size hints
 	Faults       int64 // operations failed by fault injection
 	Crashes      int64 // simulated crashes
+	TornSectors  int64 // sectors left holding garbage by crashes (see [Model])
 }
 
 type fault struct {
@@ -102,7 +111,8 @@ type fault struct {
 // Create it with [New]; register it with [FS.Register].
 // All methods are safe for concurrent use.
 type FS struct {
-	base vfs.VFS
+	base  vfs.VFS
+	model Model
 
 	mu      sync.Mutex
 	nodes   map[string]*node   // tracked files, by path
@@ -110,6 +120,11 @@ type FS struct {
 	mainDBs map[string]struct{}
 	faults  [numKinds]fault
 	stats   Stats
+
+	syncs    map[string]int64 // xSync calls, by path
+	trigger  *crashTrigger
+	fired    bool
+	syncHook SyncHook
 }
 
 var (
@@ -124,6 +139,7 @@ func New() *FS {
 		nodes:   map[string]*node{},
 		handles: map[*file]struct{}{},
 		mainDBs: map[string]struct{}{},
+		syncs:   map[string]int64{},
 	}
 }
 
@@ -156,11 +172,13 @@ func (fs *FS) FailAfter(kind Kind, n int, err error, sticky bool) {
 	fs.faults[kind] = fault{armed: true, n: max(n, 1), sticky: sticky, err: err}
 }
 
-// Reset disarms all injected faults. It does not undo a crash, nor reset [Stats].
+// Reset disarms all injected faults and a crash armed by [FS.CrashAtSync]
+// that has not fired. It does not undo a crash, nor reset [Stats].
 func (fs *FS) Reset() {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.faults = [numKinds]fault{}
+	fs.trigger = nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -181,7 +199,7 @@ func (fs *FS) Stats() Stats {
 // Crash should not run concurrently with opening files through fs.
 // It panics if the files cannot be restored, as the test would be meaningless.
 func (fs *FS) Crash() {
-	fs.crash(nil)
+	fs.crash(nil, nil)
 }
 
 // CrashPartial is like [FS.Crash], but models a disk that wrote back part of its
@@ -193,10 +211,12 @@ func (fs *FS) CrashPartial(rng *rand.Rand) {
 	if rng == nil {
 		panic("faultvfs: nil rng")
 	}
-	fs.crash(rng)
+	fs.crash(rng, nil)
 }
 
-func (fs *FS) crash(rng *rand.Rand) {
+// crash cuts the power. self, if not nil, is a handle whose lock the caller
+// holds (a crash from inside its xSync).
+func (fs *FS) crash(rng *rand.Rand, self *file) {
 	// Kill the "process": close every underlying handle.
 	fs.mu.Lock()
 	handles := make([]*file, 0, len(fs.handles))
@@ -205,7 +225,11 @@ func (fs *FS) crash(rng *rand.Rand) {
 	}
 	fs.mu.Unlock()
 	for _, h := range handles {
-		h.kill()
+		if h == self {
+			h.killLocked()
+		} else {
+			h.kill()
+		}
 	}
 
 	// Lose the disk cache.
@@ -214,10 +238,8 @@ func (fs *FS) crash(rng *rand.Rand) {
 	fs.stats.Crashes++
 	var errs []error
 	for path, n := range fs.nodes {
-		data, exists := n.durable, n.exists
-		if rng != nil {
-			data, exists = n.partial(rng)
-		}
+		data, exists, torn := n.crashImage(fs.model, rng)
+		fs.stats.TornSectors += int64(torn)
 		if exists {
 			errs = append(errs, os.WriteFile(path, data, 0o666))
 		} else if err := os.Remove(path); err != nil && !errors.Is(err, iofs.ErrNotExist) {
@@ -358,6 +380,10 @@ func (fs *FS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vf
 		path: path,
 		node: n,
 		shm:  vfsutil.WrapSharedMemory(f),
+		// As the OS VFS: the first sync of a journal or WAL it created
+		// also syncs the directory.
+		syncDir: flags&vfs.OPEN_CREATE != 0 &&
+			flags&(vfs.OPEN_MAIN_JOURNAL|vfs.OPEN_SUPER_JOURNAL|vfs.OPEN_WAL) != 0,
 	}
 	fs.mu.Lock()
 	fs.handles[h] = struct{}{}
@@ -368,11 +394,15 @@ func (fs *FS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.File, vf
 	return h, flags, nil
 }
 
-// Delete implements [vfs.VFS]. Deletions are immediately durable.
+// Delete implements [vfs.VFS]. Deletions are immediately durable; with
+// syncDir, the directory is synced too (see [Model].DirSync).
 func (fs *FS) Delete(name string, syncDir bool) error {
 	err := fs.base.Delete(name, syncDir)
 	fs.mu.Lock()
 	delete(fs.nodes, name) // open handles keep their (now detached) node
+	if err == nil && syncDir {
+		fs.syncDir(filepath.Dir(name))
+	}
 	fs.mu.Unlock()
 	return err
 }
@@ -414,13 +444,25 @@ func (n *node) log(o op) {
 	n.pending = append(n.pending, o)
 }
 
-// sync makes the pending operations durable.
-func (n *node) sync() {
+// sync makes the pending operations durable, and the directory entry too
+// unless the model wants a directory sync for that.
+func (n *node) sync(m Model) {
 	for _, o := range n.pending {
 		n.durable = o.apply(n.durable)
 	}
 	n.pending = nil
-	n.exists = true
+	if !m.DirSync {
+		n.exists = true
+	}
+}
+
+// syncFailed applies a failed sync: in the fsyncgate model the pending
+// operations are forgotten (the page cache holds them as clean), otherwise
+// they stay queued for the next sync.
+func (n *node) syncFailed(m Model) {
+	if m.SyncFailureDropsWrites {
+		n.pending = nil
+	}
 }
 
 // partial returns a crash image where each pending operation
@@ -428,7 +470,7 @@ func (n *node) sync() {
 func (n *node) partial(rng *rand.Rand) ([]byte, bool) {
 	exists := n.exists
 	if !exists {
-		if len(n.pending) == 0 || rng.IntN(2) == 0 {
+		if len(n.pending) == 0 && len(n.durable) == 0 || rng.IntN(2) == 0 {
 			return nil, false
 		}
 		exists = true

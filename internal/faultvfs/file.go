@@ -1,6 +1,7 @@
 package faultvfs
 
 import (
+	"path/filepath"
 	"sync"
 
 	"github.com/ncruces/go-sqlite3"
@@ -24,8 +25,9 @@ type file struct {
 	node *node            // nil for untracked (temporary) files
 	shm  vfs.SharedMemory // same instance for the life of the file
 
-	mu   sync.Mutex
-	dead bool // closed, or killed by a crash
+	mu      sync.Mutex
+	dead    bool // closed, or killed by a crash
+	syncDir bool // the next successful sync also syncs the directory
 }
 
 var (
@@ -53,6 +55,10 @@ func crashed(code sqlite3.ExtendedErrorCode) error {
 func (f *file) kill() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.killLocked()
+}
+
+func (f *file) killLocked() {
 	if !f.dead {
 		f.dead = true
 		f.File.Close()
@@ -135,19 +141,50 @@ func (f *file) Truncate(size int64) error {
 
 // Sync makes the file's content durable in the model.
 // No fsync is issued to the operating system.
-func (f *file) Sync(flags vfs.SyncFlag) error {
+func (f *file) Sync(flags vfs.SyncFlag) (err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dead {
 		return crashed(sqlite3.IOERR_FSYNC)
 	}
-	if err := f.fs.begin(Sync); err != nil {
+	fs := f.fs
+	fs.mu.Lock()
+	fs.syncs[f.path]++
+	hook := fs.syncHook
+	var trigger *crashTrigger
+	if f.node != nil {
+		trigger = fs.takeTrigger(f.path)
+	}
+	fs.mu.Unlock()
+	if hook != nil {
+		if done := hook(f.path); done != nil {
+			defer func() { done(err) }()
+		}
+	}
+	if trigger != nil {
+		if trigger.before != nil {
+			trigger.before()
+		}
+		fs.crash(trigger.rng, f)
+		return crashed(sqlite3.IOERR_FSYNC)
+	}
+
+	err = fs.begin(Sync)
+	if f.node == nil {
 		return err
 	}
-	if f.node != nil {
-		f.fs.mu.Lock()
-		f.node.sync()
-		f.fs.mu.Unlock()
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if err != nil {
+		f.node.syncFailed(fs.model)
+		return err
+	}
+	f.node.sync(fs.model)
+	if f.syncDir {
+		f.syncDir = false
+		if fs.model.DirSync {
+			fs.syncDir(filepath.Dir(f.path))
+		}
 	}
 	return nil
 }
@@ -205,16 +242,19 @@ func (f *file) CheckReservedLock() (bool, error) {
 	return f.File.CheckReservedLock()
 }
 
+// SectorSize reports the model's sector size, the unit of a torn write.
 func (f *file) SectorSize() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.File.SectorSize()
+	return f.fs.model.sectorSize()
 }
 
 func (f *file) DeviceCharacteristics() vfs.DeviceCharacteristic {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.File.DeviceCharacteristics() &^ vfs.IOCAP_BATCH_ATOMIC
+	dc := f.File.DeviceCharacteristics() &^ vfs.IOCAP_BATCH_ATOMIC
+	if f.fs.model.NoPowersafeOverwrite {
+		dc &^= vfs.IOCAP_POWERSAFE_OVERWRITE
+	}
+	return dc
 }
 
 // Optional interfaces, forwarded.
@@ -247,7 +287,7 @@ func (f *file) SetPersistWAL(keepWAL bool) {
 func (f *file) PowersafeOverwrite() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return vfsutil.WrapPowersafeOverwrite(f.File)
+	return !f.fs.model.NoPowersafeOverwrite && vfsutil.WrapPowersafeOverwrite(f.File)
 }
 
 func (f *file) SetPowersafeOverwrite(psow bool) {
