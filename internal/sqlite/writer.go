@@ -74,6 +74,14 @@ func (j *Job) Release() {
 	jobPool.Put(j)
 }
 
+// Queued reports how many jobs wait in the queue, the leader's included:
+// tests use it to know that callers are queued before they let a batch run.
+func (w *Writer) Queued() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue)
+}
+
 // Reentrant reports whether the calling goroutine is the one running user code
 // on the writer connection right now.
 func (w *Writer) Reentrant() bool {
