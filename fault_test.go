@@ -31,6 +31,41 @@ type faultRun struct {
 	r      *rand.Rand
 	errors int
 	report func(op string, err error)
+	failed *failedWrites // writes whose call returned an error
+}
+
+// failedWrites are the writes whose call returned an error: none of them may
+// ever be visible, neither in the store that reported the error nor after
+// reopening it.
+type failedWrites struct {
+	items map[string]bool // CrashItem IDs of failed new Saves
+	tags  map[string]bool // tags of failed pair transactions
+}
+
+func newFailedWrites() *failedWrites {
+	return &failedWrites{items: map[string]bool{}, tags: map[string]bool{}}
+}
+
+// check fails the test for every failed write that s holds.
+func (fw *failedWrites) check(t *testing.T, s *airnest.Store, cs crashColls, when string) {
+	t.Helper()
+	for v, err := range cs.items.All(bg) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fw.items[v.ID.String()] {
+			t.Errorf("%s: item %s is stored, but its Save returned an error", when, v.ID)
+		}
+	}
+	as, err := cs.as.Scan(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range as {
+		if fw.tags[v.Tag] {
+			t.Errorf("%s: pair %s is stored, but its Tx returned an error", when, v.Tag)
+		}
+	}
 }
 
 func (f *faultRun) ack(format string, args ...any) {
@@ -51,12 +86,20 @@ func (f *faultRun) call(op string, fn func() error) bool {
 	return true
 }
 
-func (f *faultRun) save() {
+// newItem is a new CrashItem with its ID already set, so that a failed Save
+// (which clears an ID it assigned) can be looked for later.
+func (f *faultRun) newItem(worker int) CrashItem {
 	body := randBody(f.r)
-	v := CrashItem{Worker: 1, Version: 1, Body: body, Sum: sum(body)}
+	return CrashItem{ID: airnest.NewID[CrashItem](), Worker: worker, Version: 1, Body: body, Sum: sum(body)}
+}
+
+func (f *faultRun) save() {
+	v := f.newItem(1)
 	if f.call("Save", func() error { return f.cs.items.Save(bg, &v) }) {
 		f.ack("S %s %d %d %s", v.ID, v.Worker, v.Version, v.Sum)
 		f.live = append(f.live, v)
+	} else {
+		f.failed.items[v.ID.String()] = true
 	}
 }
 
@@ -66,8 +109,7 @@ func (f *faultRun) saveBatch() {
 	errs := make([]error, len(vs))
 	var wg sync.WaitGroup
 	for i := range vs {
-		body := randBody(f.r)
-		vs[i] = CrashItem{Worker: 2, Version: 1, Body: body, Sum: sum(body)}
+		vs[i] = f.newItem(2)
 		wg.Go(func() {
 			errs[i] = noPanic(f.t, "Save (batch)", func() error { return f.cs.items.Save(bg, &vs[i]) })
 		})
@@ -80,6 +122,7 @@ func (f *faultRun) saveBatch() {
 		} else {
 			f.errors++
 			f.report("Save (batch)", errs[i])
+			f.failed.items[v.ID.String()] = true
 		}
 	}
 }
@@ -137,6 +180,8 @@ func (f *faultRun) pair() {
 		})
 	}) {
 		f.ack("P %s %s %s %s %s", tag, a.ID, a.Sum, b.ID, b.Sum)
+	} else {
+		f.failed.tags[tag] = true
 	}
 }
 
@@ -194,16 +239,20 @@ func TestIOFaults(t *testing.T) {
 			fs, name := freshVFS(t)
 			path := filepath.Join(t.TempDir(), "fault.db")
 			a := newAcked()
+			fw := newFailedWrites()
 			r := rand.New(rand.NewPCG(uint64(c.kind), 5))
 			failedCalls, rounds := 0, 0
 			for n := 1; n <= maxN; n++ {
 				sticky := n%2 == 0
-				failedCalls += faultRound(t, fs, name, path, c, n, sticky, r, a)
+				failedCalls += faultRound(t, fs, name, path, c, n, sticky, r, a, fw)
 				rounds++
 			}
 			st := fs.Stats()
-			t.Logf("%v %v: n = 1..%d, %d faults injected, %d calls failed; %d saves, %d deletes, %d transactions acknowledged, 0 lost",
-				c.kind, c.err, maxN, st.Faults, failedCalls, a.saves, a.deletes, a.txs)
+			t.Logf("%v %v: n = 1..%d, %d faults injected, %d calls failed (%d new values and %d transactions never appeared); %d saves, %d deletes, %d transactions acknowledged, 0 lost",
+				c.kind, c.err, maxN, st.Faults, failedCalls, len(fw.items), len(fw.tags), a.saves, a.deletes, a.txs)
+			if len(fw.items) == 0 {
+				t.Fatal("no Save of a new value failed: the failed-write check checked nothing")
+			}
 			if st.Faults == 0 || failedCalls == 0 {
 				t.Fatalf("no fault reached a caller: %+v", st)
 			}
@@ -214,14 +263,14 @@ func TestIOFaults(t *testing.T) {
 // faultRound opens the store, arms the fault, runs the mix, disarms it,
 // checks that the same store works and holds every acknowledged write,
 // then closes it and checks the file again. It returns the failed calls.
-func faultRound(t *testing.T, fs *faultvfs.FS, name, path string, c faultCase, n int, sticky bool, r *rand.Rand, a *acked) int {
+func faultRound(t *testing.T, fs *faultvfs.FS, name, path string, c faultCase, n int, sticky bool, r *rand.Rand, a *acked, fw *failedWrites) int {
 	t.Helper()
 	s := airnest.NewStore()
 	cs := declareCrash(s)
 	if err := s.Open(bg, path, &airnest.Options{VFS: name}); err != nil {
 		t.Fatalf("n=%d: open: %v", n, err)
 	}
-	f := &faultRun{t: t, s: s, cs: cs, a: a, r: r}
+	f := &faultRun{t: t, s: s, cs: cs, a: a, r: r, failed: fw}
 	for v, err := range cs.items.All(bg) { // carry on with the values of earlier rounds
 		if err != nil {
 			t.Fatal(err)
@@ -251,6 +300,7 @@ func faultRound(t *testing.T, fs *faultvfs.FS, name, path string, c faultCase, n
 	if lost := checkContents(t, s, cs, a); lost != 0 {
 		t.Fatalf("n=%d sticky=%v: %d acknowledged writes missing from the open store", n, sticky, lost)
 	}
+	fw.check(t, s, cs, fmt.Sprintf("n=%d sticky=%v, fault stopped", n, sticky))
 	if err := s.Close(); err != nil {
 		t.Errorf("n=%d: Close: %v", n, err)
 	}
@@ -258,6 +308,13 @@ func faultRound(t *testing.T, fs *faultvfs.FS, name, path string, c faultCase, n
 	if lost := checkAcked(t, path, nil, a); lost != 0 {
 		t.Fatalf("n=%d sticky=%v: %d acknowledged writes missing after reopening", n, sticky, lost)
 	}
+	s = airnest.NewStore()
+	cs = declareCrash(s)
+	if err := s.Open(bg, path, &airnest.Options{VFS: name}); err != nil {
+		t.Fatalf("n=%d: reopen: %v", n, err)
+	}
+	defer s.Close()
+	fw.check(t, s, cs, fmt.Sprintf("n=%d sticky=%v, reopened", n, sticky))
 	return f.errors
 }
 
