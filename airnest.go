@@ -25,8 +25,10 @@ const (
 	// write survives a crash of the process and a power cut.
 	SyncFull Sync = iota
 	// SyncNormal syncs only at checkpoints: an acknowledged write survives a
-	// crash of the process, but a power cut may lose the last commits (never
-	// corrupting the file). Faster for many small commits.
+	// crash of the process, but a power cut may lose the last commits. The
+	// file stays intact on a disk with power-safe overwrite whose failed
+	// syncs keep their writes; the README's Reliability section shows the
+	// damage otherwise. Faster for many small commits.
 	SyncNormal
 	// SyncExtra is SyncFull plus a sync of the directory after the WAL is reset.
 	SyncExtra
