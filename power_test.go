@@ -302,30 +302,42 @@ func powerRounds(full, short int) int {
 // With SyncFull, nothing acknowledged is lost, on any disk model.
 func TestPowerLossSyncFullLosesNothing(t *testing.T) {
 	t.Parallel()
+	forPowerModes(t, func(t *testing.T, mode powerMode, path string, r *rand.Rand) {
+		rounds := powerRounds(6, 3)
+		a := newAcked()
+		var m modeFigures
+		for round := range rounds {
+			before := a.saves + a.deletes + a.txs
+			ra := powerRound(t, path, airnest.SyncFull, mode, round, r)
+			ra.parse(t, a, false)
+			if lost := reopenCheck(t, path, a); lost != 0 {
+				t.Fatalf("round %d: %d acknowledged writes lost with SyncFull", round, lost)
+			}
+			m.add(ra)
+			t.Logf("round %d: %d writes acknowledged before the cut", round, a.saves+a.deletes+a.txs-before)
+		}
+		t.Logf("power loss, SyncFull, %s: %d rounds%s, %d writes acknowledged (%d saves, %d deletes, %d transactions), 0 lost, integrity ok",
+			mode.name, rounds, m, a.saves+a.deletes+a.txs, a.saves, a.deletes, a.txs)
+		if a.saves == 0 || a.txs == 0 {
+			t.Fatalf("too little was written to test anything: %+v", a)
+		}
+	})
+}
+
+// forPowerModes runs test once per disk model, in parallel, each on its own
+// file path and random source.
+func forPowerModes(t *testing.T, test func(t *testing.T, mode powerMode, path string, r *rand.Rand)) {
 	for _, mode := range powerModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			skipCrashAtSyncUnderRace(t, mode)
-			rounds := powerRounds(6, 3)
-			path := filepath.Join(t.TempDir(), "power.db")
-			a := newAcked()
-			r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
-			var m modeFigures
-			for round := range rounds {
-				before := a.saves + a.deletes + a.txs
-				ra := powerRound(t, path, airnest.SyncFull, mode, round, r)
-				ra.parse(t, a, false)
-				if lost := reopenCheck(t, path, a); lost != 0 {
-					t.Fatalf("round %d: %d acknowledged writes lost with SyncFull", round, lost)
-				}
-				m.add(ra)
-				t.Logf("round %d: %d writes acknowledged before the cut", round, a.saves+a.deletes+a.txs-before)
+			if raceEnabled && mode.atSync {
+				// The armed crash runs inside a sync, while other goroutines
+				// are in the driver's shared memory, which the race detector
+				// reports (see powerRound).
+				t.Skip("a crash from inside a sync is checked without -race")
 			}
-			t.Logf("power loss, SyncFull, %s: %d rounds%s, %d writes acknowledged (%d saves, %d deletes, %d transactions), 0 lost, integrity ok",
-				mode.name, rounds, m, a.saves+a.deletes+a.txs, a.saves, a.deletes, a.txs)
-			if a.saves == 0 || a.txs == 0 {
-				t.Fatalf("too little was written to test anything: %+v", a)
-			}
+			r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(t.Name()))))
+			test(t, mode, filepath.Join(t.TempDir(), "power.db"), r)
 		})
 	}
 }
@@ -340,48 +352,42 @@ func TestPowerLossSyncFullLosesNothing(t *testing.T) {
 // counted and reported, not failed on.
 func TestPowerLossSyncNormalStaysIntact(t *testing.T) {
 	t.Parallel()
-	for _, mode := range powerModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			skipCrashAtSyncUnderRace(t, mode)
-			rounds := powerRounds(4, 2)
-			path := filepath.Join(t.TempDir(), "power.db")
-			r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
-			totalLost, totalAcked, totalSynced := 0, 0, 0
-			var m modeFigures
-			d := normalDamage{t: t, soft: mode.model.NoPowersafeOverwrite || mode.model.SyncFailureDropsWrites}
-			for round := range rounds {
-				// Each round on its own acknowledgements: writes lost in an
-				// earlier round are counted once.
-				ra := powerRound(t, path, airnest.SyncNormal, mode, round, r)
-				m.add(ra)
-				synced := newAcked()
-				ra.parse(t, synced, true)
-				problems := d.problems
-				if lost := reopenCheckWith(t, path, synced, d.errorf); lost != 0 {
-					d.errorf("round %d: %d writes acknowledged before the last completed WAL sync lost", round, lost)
-				}
-				a := newAcked()
-				ra.parse(t, a, false)
-				lost := reopenCheckWith(t, path, a, d.errorf)
-				n := a.saves + a.deletes + a.txs
-				totalLost += lost
-				totalAcked += n
-				totalSynced += synced.saves + synced.deletes + synced.txs
-				t.Logf("round %d: %d acknowledged (%d before the last WAL sync), %d lost", round, n, synced.saves+synced.deletes+synced.txs, lost)
-				if d.problems != problems {
-					// Start the next round on a sound file.
-					d.damaged++
-					removeStore(t, path)
-				}
+	forPowerModes(t, func(t *testing.T, mode powerMode, path string, r *rand.Rand) {
+		rounds := powerRounds(4, 2)
+		totalLost, totalAcked, totalSynced := 0, 0, 0
+		var m modeFigures
+		d := normalDamage{t: t, soft: mode.model.NoPowersafeOverwrite || mode.model.SyncFailureDropsWrites}
+		for round := range rounds {
+			// Each round on its own acknowledgements: writes lost in an
+			// earlier round are counted once.
+			ra := powerRound(t, path, airnest.SyncNormal, mode, round, r)
+			m.add(ra)
+			synced := newAcked()
+			ra.parse(t, synced, true)
+			problems := d.problems
+			if lost := reopenCheckWith(t, path, synced, d.errorf); lost != 0 {
+				d.errorf("round %d: %d writes acknowledged before the last completed WAL sync lost", round, lost)
 			}
-			t.Logf("power loss, SyncNormal, %s: %d rounds%s, %d writes acknowledged, %d of them before the last WAL sync, %d lost in all; %d rounds damaged",
-				mode.name, rounds, m, totalAcked, totalSynced, totalLost, d.damaged)
-			if totalAcked == 0 {
-				t.Fatal("nothing was acknowledged: the test tested nothing")
+			a := newAcked()
+			ra.parse(t, a, false)
+			lost := reopenCheckWith(t, path, a, d.errorf)
+			n := a.saves + a.deletes + a.txs
+			totalLost += lost
+			totalAcked += n
+			totalSynced += synced.saves + synced.deletes + synced.txs
+			t.Logf("round %d: %d acknowledged (%d before the last WAL sync), %d lost", round, n, synced.saves+synced.deletes+synced.txs, lost)
+			if d.problems != problems {
+				// Start the next round on a sound file.
+				d.damaged++
+				removeStore(t, path)
 			}
-		})
-	}
+		}
+		t.Logf("power loss, SyncNormal, %s: %d rounds%s, %d writes acknowledged, %d of them before the last WAL sync, %d lost in all; %d rounds damaged",
+			mode.name, rounds, m, totalAcked, totalSynced, totalLost, d.damaged)
+		if totalAcked == 0 {
+			t.Fatal("nothing was acknowledged: the test tested nothing")
+		}
+	})
 }
 
 // normalDamage collects what goes wrong with SyncNormal after a cut. On a
@@ -442,15 +448,6 @@ func (m *modeFigures) add(ra roundAcks) {
 
 func (m modeFigures) String() string {
 	return fmt.Sprintf(" (%d cut at the armed sync, %d syncs failed, %d sectors torn)", m.fired, m.faults, m.torn)
-}
-
-// skipCrashAtSyncUnderRace: the armed crash runs inside a sync, while other
-// goroutines are in the driver's shared memory, which the race detector
-// reports (see powerRound); the run without -race covers it.
-func skipCrashAtSyncUnderRace(t *testing.T, mode powerMode) {
-	if raceEnabled && mode.atSync {
-		t.Skip("a crash from inside a sync is checked without -race")
-	}
 }
 
 // isIOErr reports an error that comes from the storage: SQLite's I/O error
