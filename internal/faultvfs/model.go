@@ -17,9 +17,11 @@ type Model struct {
 	// SQLite as their sector size. Zero means 4096, as the OS VFS reports.
 	SectorSize int
 
-	// TornSectors: at a crash, each sector written since its file's last
-	// sync may come out torn, holding garbage in the bytes written to it
-	// since that sync (or in all its bytes, without power-safe overwrite).
+	// TornSectors: at a crash that has a random source ([FS.CrashPartial],
+	// or [FS.CrashAtSync] given one), each sector written since its file's
+	// last sync comes out torn with probability 1/4, holding garbage in the
+	// bytes written to it since that sync (or in all its bytes, without
+	// power-safe overwrite).
 	TornSectors bool
 
 	// NoPowersafeOverwrite: the device does not promise that writing part
@@ -28,10 +30,10 @@ type Model struct {
 	// boundary), and a torn sector loses its old bytes too.
 	NoPowersafeOverwrite bool
 
-	// SyncFailureDropsWrites: a failed xSync forgets the file's unsynced
-	// writes, as Linux marks the pages clean after reporting the error
-	// ("fsyncgate"): they stay readable until the crash, but no later sync
-	// makes them durable.
+	// SyncFailureDropsWrites: a failed xSync (injected with [FS.FailAfter])
+	// forgets the file's unsynced writes, as Linux marks the pages clean
+	// after reporting the error ("fsyncgate"): they stay readable until the
+	// crash, but no later sync makes them durable.
 	SyncFailureDropsWrites bool
 
 	// DirSync: a created file's directory entry is durable only once its
