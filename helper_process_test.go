@@ -20,6 +20,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "the migration was not interrupted")
 		os.Exit(2)
 	}
+	if path := os.Getenv("AIRNEST_BACKFILL_CRASH"); path != "" {
+		backfillCrashChild(path)
+	}
+	if path := os.Getenv("AIRNEST_VERSIONS_HELPER"); path != "" {
+		if err := versionsChild(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if mode := os.Getenv("AIRNEST_HELPER"); mode != "" {
 		helperChild(mode)
 		os.Exit(0)

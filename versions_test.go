@@ -196,17 +196,22 @@ func TestRetypedIndexNeedsDropIndex(t *testing.T) {
 	s3.Close()
 }
 
-// TestVersionsHelper is the second program of TestTwoVersionsTwoProcesses:
-// the old release, opening a file the parent (new release) has open.
-func TestVersionsHelper(t *testing.T) {
-	path := os.Getenv("AIRNEST_VERSIONS_HELPER")
-	if path == "" {
-		t.Skip("helper process for TestTwoVersionsTwoProcesses")
+// versionsChild is the second program of TestTwoVersionsTwoProcesses
+// (dispatched from TestMain): the old release, opening a file the parent
+// (new release) has open.
+func versionsChild(path string) error {
+	s := airnest.NewStore()
+	defer s.Close()
+	old := airnest.Collection[FOld](s, airnest.Name("F"), airnest.Index("name", "model"))
+	if err := s.Open(bg, path, nil); err != nil {
+		return err
 	}
-	_, old := openOld(t, path)
 	for i := range 10 {
-		saveF(t, old, FOld{Name: fmt.Sprint("child ", i), Model: "child"})
+		if err := old.Save(bg, &FOld{Name: fmt.Sprint("child ", i), Model: "child"}); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func TestTwoVersionsTwoProcesses(t *testing.T) {
@@ -215,7 +220,7 @@ func TestTwoVersionsTwoProcesses(t *testing.T) {
 	_, nw := openNew(t, path)
 	saveF(t, nw, FNew{Name: "before", Model: "parent"})
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestVersionsHelper$", "-test.count=1")
+	cmd := exec.Command(os.Args[0]) // TestMain runs versionsChild
 	cmd.Env = append(os.Environ(), "AIRNEST_VERSIONS_HELPER="+path)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		var ee *exec.ExitError
