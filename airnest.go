@@ -68,6 +68,19 @@ type Options struct {
 	// VFS names a registered SQLite VFS to open the file through instead of
 	// the operating system's (advanced: fault-injection tests use it).
 	VFS string
+	// CheckpointPages is how many pages the WAL may hold before the writer
+	// copies them back into the database file (a PASSIVE checkpoint, which
+	// never blocks readers): default 4000, about 16 MiB. NoCheckpoint leaves
+	// checkpoints to an external tool such as Litestream, whose own
+	// checkpoints otherwise compete with the writer's; without such a tool
+	// the WAL then grows until the store closes.
+	CheckpointPages int
+	// WALSizeLimit is the size in bytes the WAL file is cut back to when it
+	// restarts after a checkpoint (SQLite's journal_size_limit). Default:
+	// twice the WAL's size at the checkpoint interval (about 31 MiB), so a WAL that
+	// grew during a burst or under a replication tool does not keep that
+	// size for ever. -1 never truncates it.
+	WALSizeLimit int64
 }
 
 const (
@@ -145,11 +158,16 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if err := opts.checkWAL(); err != nil {
+		return err
+	}
 	cfg := sqlite.Config{
-		URI:         sqlite.FileURI(path),
-		Synchronous: syncMode,
-		BusyTimeout: opts.BusyTimeout,
-		HeapLimit:   opts.ConnMemoryLimit,
+		URI:             sqlite.FileURI(path),
+		Synchronous:     syncMode,
+		BusyTimeout:     opts.BusyTimeout,
+		HeapLimit:       opts.ConnMemoryLimit,
+		CheckpointPages: opts.CheckpointPages,
+		WALSizeLimit:    opts.WALSizeLimit,
 	}
 	if path == ":memory:" {
 		cfg.URI, cfg.Memory = sqlite.MemoryURI(), true

@@ -31,6 +31,49 @@ type Config struct {
 	HeapLimit int64
 	// CacheSize is PRAGMA cache_size (negative: KiB), 0 = SQLite's default.
 	CacheSize int
+	// CheckpointPages is PRAGMA wal_autocheckpoint: 0 = DefaultCheckpointPages,
+	// negative = no automatic checkpoint (an external tool does them).
+	CheckpointPages int
+	// WALSizeLimit is PRAGMA journal_size_limit in bytes: 0 = the default
+	// (see walSizeLimit), negative = never truncate the WAL.
+	WALSizeLimit int64
+}
+
+// DefaultCheckpointPages is the writer's checkpoint interval in WAL pages
+// (16 MiB of 4 KiB pages) unless the store says otherwise. SQLite's own
+// default is 1000: the pages consecutive commits rewrite (the newest leaf,
+// index tails) are copied back once per checkpoint, so fewer checkpoints
+// write fewer pages. The benchmark baseline uses the same setting.
+const DefaultCheckpointPages = 4000
+
+// pageSize is SQLite's default page size, which airnest never changes.
+const pageSize = 4096
+
+// checkpointPages is the wal_autocheckpoint value cfg asks for.
+func (cfg Config) checkpointPages() int {
+	switch {
+	case cfg.CheckpointPages < 0:
+		return 0
+	case cfg.CheckpointPages == 0:
+		return DefaultCheckpointPages
+	}
+	return cfg.CheckpointPages
+}
+
+// walSizeLimit is the journal_size_limit cfg asks for. The default is twice
+// the WAL's size at the checkpoint interval (about 31 MiB by default; the same when
+// checkpoints are left to another tool): in steady state the WAL restarts
+// well below it and is never truncated and grown again, while after a burst
+// (a long read holding the WAL, a tool checkpointing late) the file shrinks
+// back at the next restart instead of keeping its peak size for ever.
+func (cfg Config) walSizeLimit() int64 {
+	switch {
+	case cfg.WALSizeLimit < 0:
+		return -1
+	case cfg.WALSizeLimit > 0:
+		return cfg.WALSizeLimit
+	}
+	return 2 * pageSize * int64(max(cfg.checkpointPages(), DefaultCheckpointPages))
 }
 
 // FileURI turns a path into a file: URI that SQLite opens as exactly that path.
@@ -141,11 +184,10 @@ func (c *Conn) setup(cfg Config, reader bool) error {
 	}
 	var b strings.Builder
 	if !cfg.Memory && !reader {
-		// Checkpoint every 4000 pages (16 MiB of WAL) instead of 1000: the
-		// pages consecutive commits rewrite (the newest leaf, index tails)
-		// are copied back once per checkpoint, so fewer checkpoints write
-		// fewer pages. The benchmark baseline uses the same setting.
-		b.WriteString("PRAGMA journal_mode=WAL;PRAGMA wal_autocheckpoint=4000;")
+		// Only the writer commits, so only its settings decide when the WAL
+		// is checkpointed and how far it is truncated when it restarts.
+		fmt.Fprintf(&b, "PRAGMA journal_mode=WAL;PRAGMA wal_autocheckpoint=%d;PRAGMA journal_size_limit=%d;",
+			cfg.checkpointPages(), cfg.walSizeLimit())
 	}
 	fmt.Fprintf(&b, "PRAGMA synchronous=%s;PRAGMA foreign_keys=ON;PRAGMA trusted_schema=OFF;", cfg.Synchronous)
 	if cfg.CacheSize != 0 {
