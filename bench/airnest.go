@@ -134,6 +134,8 @@ func (a *airImpl) AvgBlob() (float64, error) {
 	return avg, err
 }
 
+func (a *airImpl) Rows() (int, error) { return a.jobs.Count(a.ctx) }
+
 func (a *airImpl) Close() error { return a.store.Close() }
 
 // fileSizes is the size of a database file plus its WAL, if any.

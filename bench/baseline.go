@@ -13,7 +13,7 @@ import (
 )
 
 // baseImpl is what a careful engineer writes by hand on the same driver:
-// the same schema, PRAGMAs and CBOR encoding, statements prepared once and
+// the same schema, PRAGMAs (see baseConn) and CBOR encoding, statements prepared once and
 // reused, one write connection shared under a mutex (each Save its own
 // autocommit transaction), and a connection of its own for each reader
 // goroutine.
@@ -57,7 +57,12 @@ CREATE TABLE IF NOT EXISTS "Job" (id BLOB PRIMARY KEY NOT NULL, v BLOB NOT NULL,
 CREATE INDEX IF NOT EXISTS "Job__status__priority" ON "Job" (status, priority);
 CREATE INDEX IF NOT EXISTS "Job__priority" ON "Job" (priority);`
 
-func baseConn(path, sync string) (*sqlite3.Conn, error) {
+// baseConn opens a connection with the PRAGMAs airnest sets on its own
+// (internal/sqlite, Conn.setup): WAL, its checkpoint interval and WAL size
+// limit on the writer, foreign keys on, untrusted schema, query_only on
+// readers, a 5 s busy timeout and airnest's default 256 MiB heap limit per
+// connection.
+func baseConn(path, sync string, reader bool) (*sqlite3.Conn, error) {
 	c, err := sqlite3.Open("file:" + path)
 	if err != nil {
 		return nil, err
@@ -66,7 +71,14 @@ func baseConn(path, sync string) (*sqlite3.Conn, error) {
 		c.Close()
 		return nil, err
 	}
-	if err := c.Exec("PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=4000; PRAGMA synchronous=" + sync); err != nil {
+	c.HardHeapLimit(256 << 20)
+	pragmas := "PRAGMA synchronous=" + sync + "; PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;"
+	if reader {
+		pragmas += " PRAGMA query_only=ON;"
+	} else {
+		pragmas = "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=4000; PRAGMA journal_size_limit=32768000; " + pragmas
+	}
+	if err := c.Exec(pragmas); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -79,7 +91,7 @@ func prepare(c *sqlite3.Conn, sql string) (*sqlite3.Stmt, error) {
 }
 
 func openBaseline(path, sync string, pool []Job) (*baseImpl, error) {
-	w, err := baseConn(path, sync)
+	w, err := baseConn(path, sync, false)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +251,7 @@ func (b *baseImpl) reader(g int) (*baseReader, error) {
 	if r := b.readers[g]; r != nil {
 		return r, nil
 	}
-	c, err := baseConn(b.path, b.sync)
+	c, err := baseConn(b.path, b.sync, true)
 	if err != nil {
 		return nil, err
 	}
@@ -363,16 +375,24 @@ func (b *baseImpl) Disk() (int64, error) {
 	return fileSizes(b.path)
 }
 
-func (b *baseImpl) AvgBlob() (float64, error) {
+func (b *baseImpl) AvgBlob() (float64, error) { return b.one(`SELECT avg(length(v)) FROM "Job"`) }
+
+func (b *baseImpl) Rows() (int, error) {
+	n, err := b.one(`SELECT count(*) FROM "Job"`)
+	return int(n), err
+}
+
+// one runs a query of one number on the write connection.
+func (b *baseImpl) one(sql string) (float64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st, err := prepare(b.w, `SELECT avg(length(v)) FROM "Job"`)
+	st, err := prepare(b.w, sql)
 	if err != nil {
 		return 0, err
 	}
 	defer st.Close()
 	if !st.Step() {
-		return 0, fmt.Errorf("avg: %w", st.Err())
+		return 0, fmt.Errorf("%s: %w", sql, st.Err())
 	}
 	return st.ColumnFloat(0), nil
 }

@@ -31,6 +31,8 @@ type impl interface {
 	Disk() (int64, error)
 	// AvgBlob is the mean stored length of the blob column.
 	AvgBlob() (float64, error)
+	// Rows is the number of rows in the table now.
+	Rows() (int, error)
 	Close() error
 }
 

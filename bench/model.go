@@ -20,6 +20,22 @@ type Job struct {
 	Steps     []Step
 }
 
+// JobLite is Job without its Payload: the blob-size figure for a record
+// without raw bytes is measured on it, not computed from Job's.
+type JobLite struct {
+	ID        airnest.ID[JobLite]
+	Status    string
+	Priority  int
+	CreatedAt int64
+	Owner     string
+	Tags      []string
+	Steps     []Step
+}
+
+func liteOf(j *Job) JobLite {
+	return JobLite{Status: j.Status, Priority: j.Priority, CreatedAt: j.CreatedAt, Owner: j.Owner, Tags: j.Tags, Steps: j.Steps}
+}
+
 // Step is a plain nested struct.
 type Step struct {
 	Name string
