@@ -1,7 +1,9 @@
 package airnest_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -155,4 +157,38 @@ func TestWALShrinksToItsLimitAfterABurst(t *testing.T) {
 		}
 	}
 	t.Fatalf("WAL still %d bytes after the reader left (peak %d, limit %d)", walSize(t, path), peak, limit)
+}
+
+// The README's Litestream setting: the store's writer leaves checkpoints to
+// Litestream.
+func ExampleOptions_litestream() {
+	dir, err := os.MkdirTemp("", "airnest-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	ctx, path := context.Background(), filepath.Join(dir, "app.db")
+
+	store, err := airnest.Open(ctx, path, &airnest.Options{
+		CheckpointPages: airnest.NoCheckpoint, // Litestream checkpoints
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer store.Close()
+
+	db, err := store.DB()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var pages int
+	if err := db.QueryRow("PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("the writer checkpoints every", pages, "pages (0: never)")
+	// Output: the writer checkpoints every 0 pages (0: never)
 }
