@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/airnest/airnest"
+	"github.com/airnest/airnest/internal/lstables"
 )
 
 // LSAccount and LSEntry are what the replicated program writes: accounts
@@ -394,16 +395,8 @@ func TestLitestreamTablesDoNotDisturbTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Litestream's own statements (v0.5.18, db.go).
-	for _, q := range []string{
-		`CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER)`,
-		`CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER)`,
-		`INSERT INTO _litestream_seq (id, seq) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET seq = seq + 1`,
-		`INSERT INTO _litestream_lock (id) VALUES (1)`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+	if err := lstables.Add(db); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
