@@ -10,6 +10,7 @@ import (
 
 	"github.com/airnest/airnest"
 	"github.com/airnest/airnest/codec"
+	"github.com/ncruces/go-sqlite3"
 )
 
 // TestShort runs the whole program in its tiny size, so it cannot rot.
@@ -185,4 +186,73 @@ func BenchmarkCodec(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The README says the baseline runs with airnest's PRAGMAs: compare them
+// with airnest's DB handle, set up like airnest's writer.
+func TestBaselineHasAirnestsPragmas(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, mode := range []string{"NORMAL", "FULL"} {
+		sm, err := syncOf(mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := openAirnest(ctx, filepath.Join(dir, "a-"+mode+".db"), sm, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := openBaseline(filepath.Join(dir, "b-"+mode+".db"), mode, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		r, err := b.reader(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := a.db()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"journal_mode", "wal_autocheckpoint", "journal_size_limit", "synchronous",
+			"foreign_keys", "trusted_schema", "busy_timeout", "hard_heap_limit", "query_only", "cache_size"} {
+			var want string
+			if err := db.QueryRowContext(ctx, "PRAGMA "+p).Scan(&want); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				who  string
+				conn *sqlite3.Conn
+			}{{"baseline writer", b.w}, {"baseline reader", r.c}} {
+				got := pragmaText(t, c.conn, p)
+				w := want
+				if c.who == "baseline reader" {
+					// airnest's readers never commit: it sets the WAL
+					// PRAGMAs on its writer only, and query_only on readers.
+					w = map[string]string{"query_only": "1", "wal_autocheckpoint": "1000", "journal_size_limit": "-1"}[p]
+					if w == "" {
+						w = want
+					}
+				}
+				if got != w {
+					t.Errorf("%s, %s: PRAGMA %s = %s, airnest has %s", mode, c.who, p, got, w)
+				}
+			}
+		}
+	}
+}
+
+func pragmaText(t *testing.T, c *sqlite3.Conn, p string) string {
+	t.Helper()
+	st, _, err := c.Prepare("PRAGMA " + p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if !st.Step() {
+		t.Fatalf("PRAGMA %s: %v", p, st.Err())
+	}
+	return st.ColumnText(0)
 }
