@@ -20,7 +20,8 @@ func TestShort(t *testing.T) {
 	if _, err := run(context.Background(), cfg); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	for _, want := range []string{"## Scale", "## synchronous=NORMAL", "## synchronous=FULL", "bytes on disk per row", "single save"} {
+	for _, want := range []string{"## Scale", "## synchronous=NORMAL", "## synchronous=FULL", "bytes on disk per row", "single save",
+		"Rates are medians over the rounds", "| workload | rows |", "| load by id | 2,000 |", "the same for JobLite"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
