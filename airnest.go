@@ -72,8 +72,9 @@ type Options struct {
 	// copies them back into the database file (a PASSIVE checkpoint, which
 	// never blocks readers): default 4000, about 16 MiB. NoCheckpoint leaves
 	// checkpoints to an external tool such as Litestream, whose own
-	// checkpoints otherwise compete with the writer's; without such a tool
-	// the WAL then grows until the store closes.
+	// checkpoints otherwise compete with the writer's (the WAL may then grow
+	// larger between the tool's checkpoints); without such a tool the WAL
+	// grows until the store closes.
 	CheckpointPages int
 	// WALSizeLimit is the size in bytes the WAL file is cut back to when it
 	// restarts after a checkpoint (SQLite's journal_size_limit). Default:

@@ -101,9 +101,10 @@
 //     passes a very large value (many megabytes) on its way reads all of it.
 //     Keep values small and split big ones into their own collection.
 //   - The writer checkpoints the WAL every Options.CheckpointPages pages
-//     (4000). Under a replication tool that checkpoints itself (Litestream)
-//     set it to [NoCheckpoint]; without such a tool the WAL then grows until
-//     the store closes.
+//     (4000). Under a replication tool that checkpoints itself (Litestream),
+//     [NoCheckpoint] stops the two competing, at the cost of a WAL that can
+//     grow larger between the tool's checkpoints; without such a tool the
+//     WAL then grows until the store closes.
 //   - A lock held by another process for longer than Options.BusyTimeout
 //     fails the write with [ErrBusy]; a statement that needs more memory
 //     than Options.ConnMemoryLimit fails with an error, not a crash.
