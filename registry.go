@@ -122,7 +122,7 @@ func unknownKeys(blob []byte, reg *codec.Registry) []uint64 {
 // collection's key registry does not hold.
 func checkKeys(rep *VerifyReport, coll, id string, blob []byte, reg *codec.Registry) {
 	if ks := unknownKeys(blob, reg); len(ks) > 0 {
-		rep.add(Problem{Check: "blob", Collection: coll, ID: id,
+		rep.add(Problem{Check: "keys", Collection: coll, ID: id,
 			Detail: fmt.Sprintf("field keys %v are not in the key registry (_airnest_keys): their values are never loaded", ks)})
 	}
 }

@@ -287,7 +287,7 @@ func TestVerifyReportsKeysMissingFromTheRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ps := find(rep, "blob"); len(ps) != 1 || ps[0].ID != it.ID.String() || !strings.Contains(ps[0].Detail, "not in the key registry") {
+		if ps := find(rep, "keys"); len(ps) != 1 || ps[0].ID != it.ID.String() || !strings.Contains(ps[0].Detail, "not in the key registry") {
 			t.Fatalf("want one blob problem naming the unknown key: %s", rep)
 		}
 	}

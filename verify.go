@@ -53,6 +53,8 @@ type Problem struct {
 	//   "read"        a row could not be read (the SQLite error is in Detail)
 	//   "id"          a row id that is not 16 bytes, or a blob whose ID differs
 	//   "blob"        a blob that is not well-formed or does not decode
+	//   "keys"        a blob holding field keys the key registry lacks (it
+	//                 decodes, but those fields are never loaded)
 	//   "index"       an index column that disagrees with the blob
 	Check      string
 	Collection string // "" for file-level problems
