@@ -66,7 +66,7 @@ func scaleOne(ctx context.Context, cfg config, path string, n int, pool []Job) e
 	rssAll, scanTime, err := peakRise(func() error {
 		got, err := a.Stream()
 		if err == nil && got != n {
-			err = fmt.Errorf("All yielded %d values, want %d", got, n)
+			err = fmt.Errorf("the All iterator yielded %d values, want %d", got, n)
 		}
 		return err
 	})

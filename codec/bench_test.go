@@ -26,7 +26,7 @@ type stepStatic struct {
 func static(v Typical) typicalStatic {
 	s := typicalStatic{ID: v.ID, Status: v.Status, Priority: v.Priority, Created: v.Created, Owner: v.Owner, Tags: v.Tags, Payload: v.Payload}
 	for _, st := range v.Steps {
-		s.Steps = append(s.Steps, stepStatic{st.Name, st.Done})
+		s.Steps = append(s.Steps, stepStatic(st))
 	}
 	return s
 }

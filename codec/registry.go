@@ -76,18 +76,6 @@ func (r *Registry) clone() *Registry {
 	return c
 }
 
-func (r *Registry) lookupName(space, name string) (Entry, bool) {
-	if r == nil || r.spaces == nil {
-		return Entry{}, false
-	}
-	sp := r.spaces[space]
-	if sp == nil {
-		return Entry{}, false
-	}
-	e, ok := sp.byName[name]
-	return e, ok
-}
-
 // Entries returns all entries, sorted by Space, then Key.
 func (r *Registry) Entries() []Entry {
 	if r == nil {
