@@ -373,60 +373,45 @@ func (c *collection[T]) replan(conn *sqlite.Conn) (*writePlan, error) {
 }
 
 // write upserts one row on conn: vals are the declared index columns
-// (from encode); kept columns are computed here from the blob.
+// (from encode); kept columns are computed here from the blob. When another
+// program changed the table since the plan was made (it opened the file
+// with other index columns), the plan is made again first, in this
+// transaction, so every column the file has is filled.
 func (c *collection[T]) write(conn *sqlite.Conn, id ID[T], blob []byte, vals []sqlValue) error {
 	p := c.plan.Load()
-	for replanned := false; ; replanned = true {
-		n, err := c.upsert(conn, p, id, blob, vals)
-		if n > 0 {
-			return nil
-		}
-		// Zero rows means the schema changed since the plan was made
-		// (another program opened the file with other index columns); an
-		// error may mean the same, when SQLite could not even re-prepare
-		// the statement (a column it names was dropped).
-		if err != nil && !c.schemaChanged(conn, p) {
-			return err
-		}
-		if replanned {
-			return fmt.Errorf("%w: collection %q: the table keeps changing under this write", ErrSchema, c.name)
-		}
+	v, err := conn.SchemaVersion()
+	if err != nil {
+		return err
+	}
+	if v != p.schema {
 		if p, err = c.replan(conn); err != nil {
 			return err
 		}
 	}
+	return c.upsert(conn, p, id, blob, vals)
 }
 
-func (c *collection[T]) schemaChanged(conn *sqlite.Conn, p *writePlan) bool {
-	changed := false
-	query(conn, sqlSchemaVersion, nil, func(st *sqlite.Stmt) error {
-		changed = st.ColumnInt64(0) != p.schema
-		return nil
-	})
-	return changed
-}
-
-func (c *collection[T]) upsert(conn *sqlite.Conn, p *writePlan, id ID[T], blob []byte, vals []sqlValue) (int64, error) {
+func (c *collection[T]) upsert(conn *sqlite.Conn, p *writePlan, id ID[T], blob []byte, vals []sqlValue) error {
 	if len(vals) != len(c.cols) {
-		return 0, fmt.Errorf("airnest: collection %q: %d index values for %d columns", c.name, len(vals), len(c.cols))
+		return fmt.Errorf("airnest: collection %q: %d index values for %d columns", c.name, len(vals), len(c.cols))
 	}
 	st, err := conn.Prepare(p.upsert)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if err := st.BindBlob(1, id.u[:]); err != nil {
-		return 0, err
+		return err
 	}
 	if err := st.BindBlob(2, blob); err != nil {
 		st.ClearBindings()
-		return 0, err
+		return err
 	}
 	st.BindInt64(3, c.shape)
 	n := 4
 	for _, v := range vals {
 		if err := v.bind(st, n); err != nil {
 			st.Reset()
-			return 0, err
+			return err
 		}
 		n++
 	}
@@ -434,7 +419,7 @@ func (c *collection[T]) upsert(conn *sqlite.Conn, p *writePlan, id ID[T], blob [
 		var v T
 		if err := c.codec.Load().Decode(blob, &v); err != nil {
 			st.Reset()
-			return 0, err
+			return err
 		}
 		rv := reflect.ValueOf(&v).Elem()
 		for _, col := range p.kept {
@@ -444,14 +429,10 @@ func (c *collection[T]) upsert(conn *sqlite.Conn, p *writePlan, id ID[T], blob [
 			}
 			if err != nil {
 				st.Reset()
-				return 0, fmt.Errorf("%w: index %q (kept for another version; field %s): %v", ErrInvalid, col.name, col.field, err)
+				return fmt.Errorf("%w: index %q (kept for another version; field %s): %v", ErrInvalid, col.name, col.field, err)
 			}
 			n++
 		}
 	}
-	st.BindInt64(n, p.schema)
-	if err := st.Exec(); err != nil {
-		return 0, err
-	}
-	return conn.Changes(), nil
+	return st.Exec()
 }

@@ -122,12 +122,9 @@ func (t Table) AddShapeColumn() string {
 }
 
 // Upsert inserts or replaces the row for id (parameters: id, v, shape,
-// columns in order, then the schema version the caller planned for). It
-// writes nothing when the database's schema_version differs from that
-// last parameter, so a writer learns, by zero changes, that another
-// program changed the table since it planned its columns. It never
-// deletes other rows, so a Unique clash is an error rather than a silent
-// replacement.
+// columns in order). The caller checks the schema_version its column list
+// was planned for once per transaction. It never deletes other rows, so a
+// Unique clash is an error rather than a silent replacement.
 func (t Table) Upsert() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "INSERT INTO %s (id, v, %s", Quote(t.Name), ShapeColumn)
@@ -135,11 +132,11 @@ func (t Table) Upsert() string {
 		b.WriteString(", ")
 		b.WriteString(Quote(c.Name))
 	}
-	b.WriteString(") SELECT ?, ?, ?")
+	b.WriteString(") VALUES (?, ?, ?")
 	for range t.Columns {
 		b.WriteString(", ?")
 	}
-	fmt.Fprintf(&b, " WHERE (SELECT schema_version FROM pragma_schema_version) = ? ON CONFLICT (id) DO UPDATE SET v = excluded.v, %s = excluded.%s", ShapeColumn, ShapeColumn)
+	fmt.Fprintf(&b, ") ON CONFLICT (id) DO UPDATE SET v = excluded.v, %s = excluded.%s", ShapeColumn, ShapeColumn)
 	for _, c := range t.Columns {
 		fmt.Fprintf(&b, ", %s = excluded.%s", Quote(c.Name), Quote(c.Name))
 	}

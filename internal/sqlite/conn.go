@@ -97,6 +97,12 @@ type Conn struct {
 	broken bool            // hit the memory limit mid-statement: do not reuse as is
 	holder uintptr         // the goroutine a Pool lent it to (0: idle or not pooled)
 	extra  bool            // opened past the pool's cap for a nested read: closed on Put
+
+	// schema caches PRAGMA schema_version for the transaction in progress:
+	// while this connection holds the write lock no other can change the
+	// schema, so one read per transaction serves every row it writes.
+	schema   int64
+	schemaOK bool
 }
 
 // ErrNoMem: SQLite needed more memory than the connection may use.
@@ -174,6 +180,8 @@ func Open(ctx context.Context, cfg Config, reader bool) (*Conn, error) {
 }
 
 func (c *Conn) setup(cfg Config, reader bool) error {
+	c.c.CommitHook(func() bool { c.schemaOK = false; return true })
+	c.c.RollbackHook(func() { c.schemaOK = false })
 	if cfg.BusyTimeout > 0 {
 		if err := c.c.BusyTimeout(cfg.BusyTimeout); err != nil {
 			return err
@@ -210,6 +218,7 @@ func (c *Conn) Exec(sql string) error {
 	case "COMMIT":
 		q = qCommit
 	default:
+		c.schemaOK = false // the statement may change the schema
 		return c.c.Exec(sql)
 	}
 	st, err := c.Prepare(q)
@@ -219,8 +228,33 @@ func (c *Conn) Exec(sql string) error {
 	return st.Exec()
 }
 
+// SchemaVersion returns the file's schema cookie, read once per
+// transaction: call it inside a write transaction, where only this
+// connection's own Exec can change the schema (and Exec forgets the cache).
+func (c *Conn) SchemaVersion() (int64, error) {
+	if c.schemaOK {
+		return c.schema, nil
+	}
+	st, err := c.Prepare(qSchemaVersion)
+	if err != nil {
+		return 0, err
+	}
+	if !st.Step() {
+		err := st.Err()
+		st.Reset()
+		return 0, fmt.Errorf("reading schema_version: %w", err)
+	}
+	c.schema = st.ColumnInt64(0)
+	if err := st.Reset(); err != nil {
+		return 0, err
+	}
+	c.schemaOK = !c.c.GetAutocommit()
+	return c.schema, nil
+}
+
 var (
-	qBegin  = NewQuery("BEGIN IMMEDIATE")
+	qSchemaVersion = NewQuery("PRAGMA schema_version")
+	qBegin         = NewQuery("BEGIN IMMEDIATE")
 	qCommit = NewQuery("COMMIT")
 )
 
