@@ -255,7 +255,7 @@ func (c *Conn) SchemaVersion() (int64, error) {
 var (
 	qSchemaVersion = NewQuery("PRAGMA schema_version")
 	qBegin         = NewQuery("BEGIN IMMEDIATE")
-	qCommit = NewQuery("COMMIT")
+	qCommit        = NewQuery("COMMIT")
 )
 
 // Prepare returns the cached statement for q, preparing it on first use.
