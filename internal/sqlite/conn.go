@@ -95,7 +95,7 @@ type Conn struct {
 	c      *sqlite3.Conn
 	stmts  []*sqlite3.Stmt // indexed by Query.id
 	broken bool            // hit the memory limit mid-statement: do not reuse as is
-	holder uintptr         // the goroutine a Pool lent it to (0: idle or not pooled)
+	holder atomic.Uintptr  // the goroutine a Pool lent it to (0: idle or not pooled)
 	extra  bool            // opened past the pool's cap for a nested read: closed on Put
 
 	// schema caches PRAGMA schema_version for the transaction in progress:
@@ -375,12 +375,11 @@ type Pool struct {
 	tokens chan struct{} // one per connection that may still be opened
 	mu     sync.Mutex
 	all    []*Conn
-	held   map[uintptr]int // readers lent, by goroutine
 }
 
 // NewPool makes a pool of at most max readers; none is opened yet.
 func NewPool(cfg Config, max int) *Pool {
-	p := &Pool{cfg: cfg, idle: make(chan *Conn, max), tokens: make(chan struct{}, max), held: map[uintptr]int{}}
+	p := &Pool{cfg: cfg, idle: make(chan *Conn, max), tokens: make(chan struct{}, max)}
 	for range max {
 		p.tokens <- struct{}{}
 	}
@@ -431,11 +430,10 @@ func (p *Pool) open(ctx context.Context, g uintptr, extra bool) (*Conn, error) {
 	return p.lend(c, g), nil
 }
 
+// lend marks c as held by goroutine g: one atomic store, so the hot path
+// takes no lock; only Holds, on the slow path, looks at every connection.
 func (p *Pool) lend(c *Conn, g uintptr) *Conn {
-	p.mu.Lock()
-	c.holder = g
-	p.held[g]++
-	p.mu.Unlock()
+	c.holder.Store(g)
 	return c
 }
 
@@ -443,7 +441,12 @@ func (p *Pool) lend(c *Conn, g uintptr) *Conn {
 func (p *Pool) Holds(g uintptr) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.held[g] > 0
+	for _, c := range p.all {
+		if c.holder.Load() == g {
+			return true
+		}
+	}
+	return false
 }
 
 // HeldByCaller reports whether the calling goroutine holds a reader of p:
@@ -452,12 +455,7 @@ func (p *Pool) HeldByCaller() bool { return p.Holds(getg()) }
 
 // Put returns c to the pool. The caller has reset its statements.
 func (p *Pool) Put(c *Conn) {
-	p.mu.Lock()
-	if p.held[c.holder]--; p.held[c.holder] <= 0 {
-		delete(p.held, c.holder)
-	}
-	c.holder = 0
-	p.mu.Unlock()
+	c.holder.Store(0)
 	if c.broken || c.extra {
 		// Out of memory mid-statement: close it and let a fresh one take
 		// its place rather than reuse statements in an unknown state. An
