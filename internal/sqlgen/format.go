@@ -30,9 +30,3 @@ func CheckFormat(appID, version int64) error {
 	}
 	return nil
 }
-
-// ReadFormat is the query that reads the header values CheckFormat takes.
-const ReadFormat = "SELECT (SELECT application_id FROM pragma_application_id), (SELECT user_version FROM pragma_user_version)"
-
-// WriteFormat marks the file as this release's format.
-var WriteFormat = fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d", ApplicationID, FormatVersion)

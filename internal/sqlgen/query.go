@@ -92,6 +92,7 @@ const (
 )
 
 type writer struct {
+	d    *Dialect
 	b    strings.Builder
 	args []Arg
 }
@@ -99,13 +100,13 @@ type writer struct {
 func (w *writer) s(s string) { w.b.WriteString(s) }
 
 func (w *writer) arg(src ArgSrc, i int) {
-	w.b.WriteByte('?')
 	w.args = append(w.args, Arg{src, i})
+	w.b.WriteString(w.d.param(len(w.args)))
 }
 
 // Query writes the statement of kind k for q on t and lists its parameters.
 func (t Table) Query(q Select, k Kind) (string, []Arg) {
-	w := &writer{}
+	w := &writer{d: t.D}
 	table := Quote(t.Name)
 	switch k {
 	case Rows:
@@ -139,7 +140,7 @@ func (t Table) Query(q Select, k Kind) (string, []Arg) {
 		w.s("SELECT count(*) FROM (SELECT 1 FROM " + table)
 		w.where(q)
 		w.limit()
-		w.s(")")
+		w.s(") AS m")
 	case Exists:
 		w.s("SELECT EXISTS (SELECT 1 FROM " + table)
 		w.where(q)
@@ -222,12 +223,20 @@ func (w *writer) orderBy(q Select, expr bool) {
 		if i > 0 {
 			w.s(", ")
 		}
-		if expr {
+		if expr && !w.d.or().pg {
 			w.s("+")
 		}
 		w.s(quoteCol(k.Col))
 		if k.Desc {
 			w.s(" DESC")
+		}
+		if w.d.or().pg && k.Col != IDColumn {
+			// SQLite's order: NULL first ascending, last descending.
+			if k.Desc {
+				w.s(" NULLS LAST")
+			} else {
+				w.s(" NULLS FIRST")
+			}
 		}
 	}
 }
@@ -257,11 +266,7 @@ func (w *writer) expr(e Expr, neg bool) {
 	case OpAnd, OpOr:
 		and := (e.Op == OpAnd) != neg
 		if len(e.Kids) == 0 {
-			if and {
-				w.s("1")
-			} else {
-				w.s("0")
-			}
+			w.s(w.d.boolLit(and))
 			return
 		}
 		if len(e.Kids) == 1 {
@@ -303,6 +308,10 @@ func (w *writer) expr(e Expr, neg bool) {
 	switch op {
 	case OpEq, OpNe:
 		switch {
+		case e.Nullable && op == OpEq && w.d.or().pg:
+			w.s(c + " IS NOT DISTINCT FROM ")
+		case e.Nullable && w.d.or().pg:
+			w.s(c + " IS DISTINCT FROM ")
 		case e.Nullable && op == OpEq:
 			w.s(c + " IS ")
 		case e.Nullable:
@@ -358,9 +367,15 @@ func (w *writer) expr(e Expr, neg bool) {
 		} else {
 			w.s(c + " IN ")
 		}
-		w.s("(SELECT " + inValue[e.Type] + " FROM json_each(")
-		w.arg(ArgValue, e.Args[0])
-		w.s("))")
+		if w.d.or().pg {
+			w.s("(SELECT " + pgInValue[e.Type] + " FROM json_array_elements_text(")
+			w.arg(ArgValue, e.Args[0])
+			w.s("::json) AS j(value))")
+		} else {
+			w.s("(SELECT " + inValue[e.Type] + " FROM json_each(")
+			w.arg(ArgValue, e.Args[0])
+			w.s("))")
+		}
 		if neg {
 			orNull()
 			w.s(")")
@@ -386,6 +401,14 @@ var inValue = map[string]string{
 	"REAL":    "value",
 	"TEXT":    "CAST(unhex(value) AS TEXT)",
 	"BLOB":    "unhex(value)",
+}
+
+// pgInValue is inValue for PostgreSQL.
+var pgInValue = map[string]string{
+	"INTEGER": "value::bigint",
+	"REAL":    "value::double precision",
+	"TEXT":    `convert_from(decode(value, 'hex'), 'UTF8') COLLATE "C"`,
+	"BLOB":    "decode(value, 'hex')",
 }
 
 // keyset writes "the row comes after the cursor row in the ordering".
@@ -467,10 +490,7 @@ func (w *writer) keyset(order []Key, nulls []bool) {
 		w.s(")")
 	}
 	if terms == 0 {
-		w.s("0")
+		w.s(w.d.boolLit(false))
 	}
 	w.s(")")
 }
-
-// Explain prefixes a statement so that it returns its query plan.
-func Explain(sql string) string { return "EXPLAIN QUERY PLAN " + sql }

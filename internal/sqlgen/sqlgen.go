@@ -7,6 +7,7 @@ package sqlgen
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -27,6 +28,7 @@ type Composite struct {
 // Table describes one collection's table: id BLOB primary key, v the CBOR
 // blob, then the index columns.
 type Table struct {
+	D          *Dialect // nil: SQLite
 	Name       string
 	Columns    []Column
 	Composites []Composite
@@ -65,17 +67,18 @@ const (
 // CreateTable is the DDL for a new collection table (without its indexes).
 func (t Table) CreateTable() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (id BLOB PRIMARY KEY NOT NULL, v BLOB NOT NULL, %s INTEGER", Quote(t.Name), ShapeColumn)
+	blob, integer := t.D.TypeName("BLOB"), t.D.TypeName("INTEGER")
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s (id %s PRIMARY KEY NOT NULL, v %s NOT NULL, %s %s", Quote(t.Name), blob, blob, ShapeColumn, integer)
 	for _, c := range t.Columns {
-		fmt.Fprintf(&b, ", %s %s", Quote(c.Name), c.Type)
+		fmt.Fprintf(&b, ", %s %s", Quote(c.Name), t.D.TypeName(c.Type))
 	}
-	b.WriteString(") WITHOUT ROWID")
+	b.WriteString(")" + t.D.tableSuffix())
 	return b.String()
 }
 
 // AddColumn adds one index column to an existing table.
 func (t Table) AddColumn(c Column) string {
-	return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", Quote(t.Name), Quote(c.Name), c.Type)
+	return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", Quote(t.Name), Quote(c.Name), t.D.TypeName(c.Type))
 }
 
 // DropColumn removes a column (its index must be dropped first).
@@ -97,7 +100,7 @@ func (t Table) CreateIndex(c Column) string {
 	if c.Unique {
 		u = "UNIQUE "
 	}
-	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.IndexName(c.Name)), Quote(t.Name), Quote(c.Name))
+	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.IndexName(c.Name)), Quote(t.Name), t.D.indexKey(c.Name))
 }
 
 // CreateComposite is the DDL for a composite index.
@@ -108,7 +111,7 @@ func (t Table) CreateComposite(c Composite) string {
 	}
 	cols := make([]string, len(c.Columns))
 	for i, n := range c.Columns {
-		cols[i] = Quote(n)
+		cols[i] = t.D.indexKey(n)
 	}
 	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.CompositeName(c)), Quote(t.Name), strings.Join(cols, ", "))
 }
@@ -118,7 +121,7 @@ func DropIndex(name string) string { return "DROP INDEX IF EXISTS " + Quote(name
 
 // AddShapeColumn adds ShapeColumn to a table made before format version 1.
 func (t Table) AddShapeColumn() string {
-	return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s INTEGER", Quote(t.Name), ShapeColumn)
+	return fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", Quote(t.Name), ShapeColumn, t.D.TypeName("INTEGER"))
 }
 
 // Upsert inserts or replaces the row for id (parameters: id, v, shape,
@@ -132,9 +135,9 @@ func (t Table) Upsert() string {
 		b.WriteString(", ")
 		b.WriteString(Quote(c.Name))
 	}
-	b.WriteString(") VALUES (?, ?, ?")
-	for range t.Columns {
-		b.WriteString(", ?")
+	b.WriteString(") VALUES (" + t.D.param(1) + ", " + t.D.param(2) + ", " + t.D.param(3))
+	for i := range t.Columns {
+		b.WriteString(", " + t.D.param(4+i))
 	}
 	fmt.Fprintf(&b, ") ON CONFLICT (id) DO UPDATE SET v = excluded.v, %s = excluded.%s", ShapeColumn, ShapeColumn)
 	for _, c := range t.Columns {
@@ -151,29 +154,42 @@ func (t Table) UpdateColumns(cols []Column) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s = ?", Quote(c.Name))
+		fmt.Fprintf(&b, "%s = %s", Quote(c.Name), t.D.param(i+1))
 	}
-	b.WriteString(" WHERE id = ?")
+	b.WriteString(" WHERE id = " + t.D.param(len(cols)+1))
 	return b.String()
 }
 
 // Load selects the blob of one id.
-func (t Table) Load() string { return fmt.Sprintf("SELECT v FROM %s WHERE id = ?", Quote(t.Name)) }
+func (t Table) Load() string {
+	return fmt.Sprintf("SELECT v FROM %s WHERE id = %s", Quote(t.Name), t.D.param(1))
+}
+
+// LoadForUpdate is Load that also locks the row until the transaction ends
+// where the database locks rows (read-modify-write in Update).
+func (t Table) LoadForUpdate() string {
+	if t.D.or().pg {
+		return t.Load() + " FOR UPDATE"
+	}
+	return t.Load()
+}
 
 // Exists selects 1 when the id is present.
 func (t Table) Exists() string {
-	return fmt.Sprintf("SELECT 1 FROM %s WHERE id = ?", Quote(t.Name))
+	return fmt.Sprintf("SELECT 1 FROM %s WHERE id = %s", Quote(t.Name), t.D.param(1))
 }
 
 // Delete deletes one id.
-func (t Table) Delete() string { return fmt.Sprintf("DELETE FROM %s WHERE id = ?", Quote(t.Name)) }
+func (t Table) Delete() string {
+	return fmt.Sprintf("DELETE FROM %s WHERE id = %s", Quote(t.Name), t.D.param(1))
+}
 
 // Scan selects id and blob of every row in id order.
 func (t Table) Scan() string { return fmt.Sprintf("SELECT id, v FROM %s ORDER BY id", Quote(t.Name)) }
 
 // ScanAfter is Scan continued after an id (keyset paging for streaming).
 func (t Table) ScanAfter() string {
-	return fmt.Sprintf("SELECT id, v FROM %s WHERE id > ? ORDER BY id", Quote(t.Name))
+	return fmt.Sprintf("SELECT id, v FROM %s WHERE id > %s ORDER BY id", Quote(t.Name), t.D.param(1))
 }
 
 // Count counts the rows.
@@ -191,18 +207,19 @@ func (t Table) SelectColumns(cols []Column) string {
 	return b.String()
 }
 
-// Bookkeeping tables, created once per database file.
-const Meta = `CREATE TABLE IF NOT EXISTS _airnest_collections (
-	name TEXT PRIMARY KEY NOT NULL,
-	go_type TEXT NOT NULL,
-	columns TEXT NOT NULL,
-	created INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS _airnest_keys (
-	collection TEXT NOT NULL,
-	space TEXT NOT NULL,
-	name TEXT NOT NULL,
-	key INTEGER NOT NULL,
-	type TEXT NOT NULL,
-	PRIMARY KEY (collection, space, name)
-) WITHOUT ROWID;`
+// param is the text of parameter n (from 1).
+func (d *Dialect) param(n int) string {
+	if d.or().pg {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?"
+}
+
+// indexKey is one column of an index: on PostgreSQL with NULLs first, the
+// order SQLite gives them, so that ORDER BY reads the index.
+func (d *Dialect) indexKey(col string) string {
+	if d.or().pg {
+		return Quote(col) + " NULLS FIRST"
+	}
+	return Quote(col)
+}

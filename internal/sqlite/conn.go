@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/airnest/airnest/internal/goid"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -391,7 +392,7 @@ func NewPool(cfg Config, max int) *Pool {
 // wait for may be its own): if none is free it gets an extra connection,
 // past max, that Put closes.
 func (p *Pool) Get(ctx context.Context) (*Conn, error) {
-	g := getg()
+	g := goid.Current()
 	select {
 	case c := <-p.idle:
 		return p.lend(c, g), nil
@@ -437,7 +438,7 @@ func (p *Pool) lend(c *Conn, g uintptr) *Conn {
 	return c
 }
 
-// Holds reports whether goroutine g (getg()) holds a reader of p.
+// Holds reports whether goroutine g (goid.Current()) holds a reader of p.
 func (p *Pool) Holds(g uintptr) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -451,7 +452,7 @@ func (p *Pool) Holds(g uintptr) bool {
 
 // HeldByCaller reports whether the calling goroutine holds a reader of p:
 // waiting for every reader to come back would wait for itself.
-func (p *Pool) HeldByCaller() bool { return p.Holds(getg()) }
+func (p *Pool) HeldByCaller() bool { return p.Holds(goid.Current()) }
 
 // Put returns c to the pool. The caller has reset its statements.
 func (p *Pool) Put(c *Conn) {
@@ -507,7 +508,7 @@ func (p *Pool) Each(ctx context.Context, fn func(*Conn) error) error {
 	n := len(p.all)
 	p.mu.Unlock()
 	got := make([]*Conn, 0, n)
-	g := getg()
+	g := goid.Current()
 	defer func() {
 		for _, c := range got {
 			p.Put(c)

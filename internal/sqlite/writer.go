@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airnest/airnest/internal/goid"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -86,7 +87,7 @@ func (w *Writer) Queued() int {
 // on the writer connection right now.
 func (w *Writer) Reentrant() bool {
 	g := w.userG.Load()
-	return g != 0 && g == getg()
+	return g != 0 && g == goid.Current()
 }
 
 // Do runs j through the group-commit queue and returns its error. A panic in
@@ -196,7 +197,7 @@ func (w *Writer) runBatch(batch []*Job) {
 		return
 	}
 	if user {
-		w.userG.Store(getg())
+		w.userG.Store(goid.Current())
 		defer w.userG.Store(0)
 	}
 	c := w.conn
@@ -283,7 +284,7 @@ func (w *Writer) Exclusive(ctx context.Context, fn func(c *Conn) error) error {
 	}
 	defer func() { <-w.sem }()
 	defer w.conn.Repair()
-	w.userG.Store(getg())
+	w.userG.Store(goid.Current())
 	defer w.userG.Store(0)
 	return fn(w.conn)
 }

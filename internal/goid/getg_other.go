@@ -1,6 +1,6 @@
 //go:build !amd64 && !arm64
 
-package sqlite
+package goid
 
 import (
 	"bytes"
@@ -8,9 +8,9 @@ import (
 	"strconv"
 )
 
-// getg identifies the running goroutine; elsewhere than amd64 and arm64 it
+// Current identifies the running goroutine; elsewhere than amd64 and arm64 it
 // parses the goroutine id from the stack header, which costs microseconds.
-func getg() uintptr { return uintptr(goid()) }
+func Current() uintptr { return uintptr(goid()) }
 
 // goid returns the current goroutine's id, parsed from its stack header
 // ("goroutine 42 [running]:"). It walks the whole stack: about 12µs under

@@ -1,8 +1,0 @@
-//go:build amd64 || arm64
-
-package sqlite
-
-// getg returns the address of the running goroutine's descriptor: an
-// identity that stays fixed while the goroutine lives, read in a nanosecond.
-// The writer compares it only while that goroutine is known to be alive.
-func getg() uintptr
