@@ -14,10 +14,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/sqlgen"
 )
 
@@ -182,8 +184,14 @@ type DB interface {
 	// Check returns the database's own consistency problems, read on c
 	// inside a snapshot (SQLite's integrity_check); none where the server
 	// keeps them to itself.
-	Check(c Conn) ([]string, error)
+	Check(c Conn) ([]Problem, error)
 	Close() error
+}
+
+// Problem is one finding of DB.Check: the check that found it
+// ("integrity", "foreign_key"), the table, and what is wrong.
+type Problem struct {
+	Check, Table, Detail string
 }
 
 // Config is everything a backend may be opened with; each uses the fields
@@ -265,8 +273,8 @@ func Classify(err error) Class {
 // Errors a backend returns for airnest to map to its sentinels.
 var (
 	// ErrUnsupported: the backend cannot do this; the message says what to
-	// use instead. airnest reports it as ErrInvalid.
-	ErrUnsupported = errors.New("not supported by this database")
+	// use instead. It wraps airnest.ErrInvalid.
+	ErrUnsupported = fmt.Errorf("%w: not supported by this database", codec.ErrInvalid)
 	// ErrReentrant: a write from the goroutine that runs user code with the
 	// write connection would wait for itself.
 	ErrReentrant = errors.New("write from inside a running transaction")

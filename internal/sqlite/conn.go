@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/goid"
 	"strings"
 	"sync"
@@ -20,7 +21,25 @@ import (
 )
 
 // Stmt is a prepared statement owned by one Conn.
-type Stmt = sqlite3.Stmt
+type Stmt struct{ *sqlite3.Stmt }
+
+// ColumnType is the type of column i's value in the current row.
+func (s *Stmt) ColumnType(i int) backend.Type {
+	switch s.Stmt.ColumnType(i) {
+	case sqlite3.INTEGER:
+		return backend.Integer
+	case sqlite3.FLOAT:
+		return backend.Float
+	case sqlite3.TEXT:
+		return backend.Text
+	case sqlite3.BLOB:
+		return backend.Blob
+	}
+	return backend.Null
+}
+
+// BindFloat binds v; SQLite itself stores NaN as NULL.
+func (s *Stmt) BindFloat(i int, v float64) error { return s.Stmt.BindFloat(i, v) }
 
 // Config is what every connection of a store is set up with.
 type Config struct {
@@ -94,10 +113,10 @@ func MemoryURI() string {
 // and the writer hand it to one goroutine at a time.
 type Conn struct {
 	c      *sqlite3.Conn
-	stmts  []*sqlite3.Stmt // indexed by Query.id
-	broken bool            // hit the memory limit mid-statement: do not reuse as is
-	holder atomic.Uintptr  // the goroutine a Pool lent it to (0: idle or not pooled)
-	extra  bool            // opened past the pool's cap for a nested read: closed on Put
+	stmts  []*Stmt        // indexed by Query.ID
+	broken bool           // hit the memory limit mid-statement: do not reuse as is
+	holder atomic.Uintptr // the goroutine a Pool lent it to (0: idle or not pooled)
+	extra  bool           // opened past the pool's cap for a nested read: closed on Put
 
 	// schema caches PRAGMA schema_version for the transaction in progress:
 	// while this connection holds the write lock no other can change the
@@ -154,17 +173,8 @@ func (c *Conn) Repair() {
 	c.broken = false
 }
 
-// Query is SQL text with a process-wide slot number, so each connection
-// prepares it once and finds it again by index, not by hashing the text.
-type Query struct {
-	SQL string
-	id  int
-}
-
-var querySeq atomic.Int64
-
-// NewQuery registers sql for statement caching.
-func NewQuery(sql string) *Query { return &Query{SQL: sql, id: int(querySeq.Add(1) - 1)} }
+// NewQuery registers sql for statement caching (backend.NewQuery).
+func NewQuery(sql string) *backend.Query { return backend.NewQuery(sql) }
 
 // Open opens one connection and applies cfg. reader makes it query_only.
 func Open(ctx context.Context, cfg Config, reader bool) (*Conn, error) {
@@ -212,7 +222,7 @@ func (c *Conn) setup(cfg Config, reader bool) error {
 // and COMMIT, which every write transaction runs, use cached statements
 // instead of being parsed again each time.
 func (c *Conn) Exec(sql string) error {
-	var q *Query
+	var q *backend.Query
 	switch sql {
 	case "BEGIN IMMEDIATE":
 		q = qBegin
@@ -254,19 +264,27 @@ func (c *Conn) SchemaVersion() (int64, error) {
 }
 
 var (
-	qSchemaVersion = NewQuery("PRAGMA schema_version")
-	qBegin         = NewQuery("BEGIN IMMEDIATE")
-	qCommit        = NewQuery("COMMIT")
+	qSchemaVersion = backend.NewQuery("PRAGMA schema_version")
+	qBegin         = backend.NewQuery("BEGIN IMMEDIATE")
+	qCommit        = backend.NewQuery("COMMIT")
 )
 
 // Prepare returns the cached statement for q, preparing it on first use.
-func (c *Conn) Prepare(q *Query) (*Stmt, error) {
-	if q.id < len(c.stmts) {
-		if s := c.stmts[q.id]; s != nil {
+func (c *Conn) Prepare(q *backend.Query) (backend.Stmt, error) {
+	st, err := c.prepare(q)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func (c *Conn) prepare(q *backend.Query) (*Stmt, error) {
+	if q.ID < len(c.stmts) {
+		if s := c.stmts[q.ID]; s != nil {
 			return s, nil
 		}
 	} else {
-		c.stmts = append(c.stmts, make([]*sqlite3.Stmt, q.id+1-len(c.stmts))...)
+		c.stmts = append(c.stmts, make([]*Stmt, q.ID+1-len(c.stmts))...)
 	}
 	s, tail, err := c.c.Prepare(q.SQL)
 	if err != nil {
@@ -276,29 +294,41 @@ func (c *Conn) Prepare(q *Query) (*Stmt, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: more than one statement in %q", q.SQL)
 	}
-	c.stmts[q.id] = s
-	return s, nil
+	c.stmts[q.ID] = &Stmt{s}
+	return c.stmts[q.ID], nil
 }
 
 // PrepareOnce prepares a statement the caller must Close. A second statement in
-// sql is an error (ErrMultiple).
-func (c *Conn) PrepareOnce(sql string) (*Stmt, error) {
+// sql is an error (backend.ErrMultiple).
+func (c *Conn) PrepareOnce(sql string) (backend.Stmt, error) {
+	st, err := c.prepareOnce(sql)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func (c *Conn) prepareOnce(sql string) (*Stmt, error) {
 	s, tail, err := c.c.Prepare(sql)
 	if err != nil {
 		return nil, err
 	}
 	if s == nil {
-		return nil, fmt.Errorf("%w: empty statement", ErrMultiple)
+		return nil, fmt.Errorf("%w: empty statement", backend.ErrMultiple)
 	}
 	if strings.TrimSpace(strings.Trim(tail, "; \t\r\n")) != "" {
 		s.Close()
-		return nil, fmt.Errorf("%w: %q", ErrMultiple, tail)
+		return nil, fmt.Errorf("%w: %q", backend.ErrMultiple, tail)
 	}
-	return s, nil
+	return &Stmt{s}, nil
 }
 
-// ErrMultiple: SQL text held more than one statement where one was allowed.
-var ErrMultiple = errors.New("more than one SQL statement")
+// Guarded runs fn, turning the driver's out-of-memory panic into an error
+// (and marking c for repair).
+func (c *Conn) Guarded(fn func() error) (err error) {
+	defer Guard(c, &err)
+	return fn()
+}
 
 // SetInterrupt makes a done ctx interrupt the running statement; it returns
 // the previous context. Passing context.Background() clears it.
@@ -539,8 +569,8 @@ func OpenDB(cfg Config) (*sql.DB, error) {
 // Each runs one statement of sql with args bound in order (nil, string,
 // int64, float64 or []byte), calling row, if not nil, for each result row.
 // For bookkeeping and tools, not hot paths: it prepares sql every time.
-func (c *Conn) Each(sql string, args []any, row func(*Stmt) error) error {
-	st, err := c.PrepareOnce(sql)
+func (c *Conn) Each(sql string, args []any, row func(backend.Stmt) error) error {
+	st, err := c.prepareOnce(sql)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/goid"
 	"runtime"
 	"sync"
@@ -42,7 +43,7 @@ type Writer struct {
 // a transaction when the batch holds several jobs or Tx is set.
 type Job struct {
 	Ctx  context.Context
-	Run  func(c *Conn) error
+	Run  func(c backend.Conn) error
 	Tx   bool // needs a transaction even when alone (read-modify-write)
 	User bool // Run calls user code
 
@@ -55,7 +56,7 @@ type Job struct {
 
 // ErrReentrant: a write was started from a goroutine that is already running
 // user code on the writer (it would wait for itself).
-var ErrReentrant = errors.New("write from inside a running transaction")
+var ErrReentrant = backend.ErrReentrant
 
 // NewWriter wraps conn; conn's setup is done.
 func NewWriter(conn *Conn) *Writer {
