@@ -3,7 +3,6 @@ package airnest
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"runtime"
@@ -13,8 +12,9 @@ import (
 	"time"
 
 	"github.com/airnest/airnest/codec"
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
+	_ "github.com/airnest/airnest/internal/sqlite" // the default backend
 )
 
 // Sync is how hard a commit pushes data to stable storage.
@@ -56,6 +56,10 @@ type Options struct {
 	// that already holds a reader (a read through the store inside View)
 	// gets an extra connection instead of waiting for its own.
 	Readers int
+	// Writers (PostgreSQL) is the most connections that write at once
+	// (default: twice GOMAXPROCS, at least 4). On SQLite one connection
+	// writes, committing concurrent writes together.
+	Writers int
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process before failing with a busy error (default 5s).
 	BusyTimeout time.Duration
@@ -98,11 +102,9 @@ type Store struct {
 	mu     sync.Mutex // guards colls, names and opening/closing
 	colls  []collInit
 	names  map[string]string
-	cfg    sqlite.Config
-	w      *sqlite.Writer
-	rd     *sqlite.Pool
-	db     *sql.DB
-	active *Tx // the Tx whose closure is running on the writer, if any
+	db     backend.DB      // the open database; nil while closed
+	d      *sqlgen.Dialect // its SQL dialect
+	active sync.Map        // goroutine (goid) → the *Tx whose closure it runs
 
 	gate   atomic.Int64 // in-flight operations, plus the open and closing bits
 	closed chan struct{}
@@ -118,8 +120,8 @@ const (
 type collInit interface {
 	tableName() string
 	objectNames() []string // the table, then its indexes
-	init(c *sqlite.Conn) error
-	verify(c *sqlite.Conn, reg *codec.Registry, rep *VerifyReport) (rows int, err error)
+	init(c backend.Conn, d *sqlgen.Dialect) error
+	verify(c backend.Conn, d *sqlgen.Dialect, reg *codec.Registry, rep *VerifyReport) (rows int, err error)
 }
 
 // NewStore returns a store that is not open yet. Collections may be declared
@@ -151,39 +153,17 @@ func OpenMemory(ctx context.Context, opts *Options) (*Store, error) {
 // upgraded in place. It fails if the store is already open; a
 // closed store may be opened again, on the same file or another, and its
 // collections are set up again on it.
-func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
+func (s *Store) Open(ctx context.Context, dsn string, opts *Options) error {
 	if opts == nil {
 		opts = &Options{}
 	}
-	syncMode, err := opts.Sync.pragma()
+	cfg, err := opts.config()
 	if err != nil {
 		return err
 	}
-	if err := opts.checkWAL(); err != nil {
-		return err
-	}
-	cfg := sqlite.Config{
-		URI:             sqlite.FileURI(path),
-		Synchronous:     syncMode,
-		BusyTimeout:     opts.BusyTimeout,
-		HeapLimit:       opts.ConnMemoryLimit,
-		CheckpointPages: opts.CheckpointPages,
-		WALSizeLimit:    opts.WALSizeLimit,
-	}
-	if path == ":memory:" {
-		cfg.URI, cfg.Memory = sqlite.MemoryURI(), true
-	} else if opts.VFS != "" {
-		cfg.URI += "?vfs=" + url.QueryEscape(opts.VFS)
-	}
-	if cfg.BusyTimeout <= 0 {
-		cfg.BusyTimeout = defaultBusyTimeout
-	}
-	if cfg.HeapLimit <= 0 {
-		cfg.HeapLimit = defaultMemoryLimit
-	}
-	readers := opts.Readers
-	if readers <= 0 {
-		readers = max(4, 2*runtime.GOMAXPROCS(0))
+	opener, ok := backend.For(dsn)
+	if !ok {
+		return fmt.Errorf("%w: Open: no database understands %q", ErrInvalid, redact(dsn))
 	}
 
 	s.mu.Lock()
@@ -191,50 +171,115 @@ func (s *Store) Open(ctx context.Context, path string, opts *Options) error {
 	if s.gate.Load()&(gateOpen|gateClosing) != 0 {
 		return fmt.Errorf("%w: Open: store is already open", ErrInvalid)
 	}
-	wc, err := sqlite.Open(ctx, cfg, false)
+	db, err := opener.Open(ctx, dsn, cfg)
 	if err != nil {
-		return errorf("airnest: open %s: %w", path, err)
+		return errorf("airnest: open %s: %w", redact(dsn), err)
 	}
-	w := sqlite.NewWriter(wc)
-	if opts.MaxBatch > 0 {
-		w.MaxBatch = opts.MaxBatch
-	}
-	err = w.Exclusive(ctx, func(c *sqlite.Conn) error {
-		return inTx(c, func() error {
-			version, err := readFormat(c)
+	d := db.Dialect()
+	err = db.Exclusive(ctx, func(c backend.Conn) error {
+		return schemaTx(c, d, func() error {
+			version, err := readFormat(c, d)
 			if err != nil {
 				return err
 			}
-			if err := c.Exec(sqlgen.Meta); err != nil {
+			if err := c.Exec(d.Meta()); err != nil {
 				return err
 			}
 			for _, ci := range s.colls {
-				if err := ci.init(c); err != nil {
+				if err := ci.init(c, d); err != nil {
 					return err
 				}
 			}
-			return writeFormat(c, version)
+			return writeFormat(c, d, version)
 		})
 	})
 	if err != nil {
-		wc.Close()
-		return errorf("airnest: open %s: %w", path, err)
+		db.Close()
+		return errorf("airnest: open %s: %w", redact(dsn), err)
 	}
-	s.cfg, s.w, s.rd = cfg, w, sqlite.NewPool(cfg, readers)
+	s.db, s.d = db, d
 	s.gate.Or(gateOpen)
 	return nil
 }
 
-// inTx runs fn inside BEGIN IMMEDIATE ... COMMIT on c, rolling back on error.
-func inTx(c *sqlite.Conn, fn func() error) error {
-	if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
+// config checks o and turns it into what a backend is opened with.
+func (o *Options) config() (backend.Config, error) {
+	syncMode, err := o.Sync.pragma()
+	if err != nil {
+		return backend.Config{}, err
+	}
+	if err := o.checkWAL(); err != nil {
+		return backend.Config{}, err
+	}
+	cfg := backend.Config{
+		Sync:            syncMode,
+		Readers:         o.Readers,
+		Writers:         o.Writers,
+		BusyTimeout:     o.BusyTimeout,
+		HeapLimit:       o.ConnMemoryLimit,
+		MaxBatch:        o.MaxBatch,
+		VFS:             o.VFS,
+		CheckpointPages: o.CheckpointPages,
+		WALSizeLimit:    o.WALSizeLimit,
+	}
+	if cfg.BusyTimeout <= 0 {
+		cfg.BusyTimeout = defaultBusyTimeout
+	}
+	if cfg.HeapLimit <= 0 {
+		cfg.HeapLimit = defaultMemoryLimit
+	}
+	if cfg.Readers <= 0 {
+		cfg.Readers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	return cfg, nil
+}
+
+// redact removes a password from a database URL for error messages.
+func redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return dsn
+}
+
+// schemaTx runs fn in the write transaction that changes the schema: the
+// dialect's lock serializes it across processes, and the schema version
+// moves so that other programs replan their writes.
+func schemaTx(c backend.Conn, d *sqlgen.Dialect, fn func() error) error {
+	return inTx(c, d, func() error {
+		if d.SchemaLock != "" {
+			if err := c.Exec(d.SchemaLock); err != nil {
+				return err
+			}
+		}
+		for _, sql := range []string{d.FormatTable, d.BumpSchema} {
+			if sql == "" {
+				continue
+			}
+			if err := c.Exec(sql); err != nil {
+				return err
+			}
+		}
+		return fn()
+	})
+}
+
+// inTx runs fn inside a write transaction on c, rolling back on error.
+func inTx(c backend.Conn, d *sqlgen.Dialect, fn func() error) error {
+	if err := c.Exec(d.Begin); err != nil {
 		return err
 	}
 	if err := fn(); err != nil {
 		c.Rollback()
 		return err
 	}
-	if err := c.Exec("COMMIT"); err != nil {
+	if err := c.Exec(d.Commit); err != nil {
 		c.Rollback()
 		return err
 	}
@@ -274,26 +319,22 @@ func (s *Store) Close() error {
 	if v&gateOpen == 0 || v&gateClosing != 0 {
 		return nil
 	}
-	if s.w.Reentrant() {
+	if s.db.Reentrant() {
 		return fmt.Errorf("%w: Close called from inside a transaction would wait for itself", ErrInvalid)
 	}
-	if s.rd.HeldByCaller() {
+	if s.db.HeldByCaller() {
 		return fmt.Errorf("%w: Close called from inside a View (or a Backup's progress function) would wait for itself", ErrInvalid)
 	}
 	s.gate.Or(gateClosing)
 	for s.gate.Load()&gateCount != 0 {
 		<-s.closed
 	}
-	var errs []error
-	if s.db != nil {
-		errs = append(errs, s.db.Close())
-	}
-	errs = append(errs, s.rd.Close(), s.w.Close())
-	s.db, s.rd, s.w = nil, nil, nil
+	err := s.db.Close()
+	s.db = nil
 	// Every operation has left and new ones fail while the bits are set:
 	// clearing both makes the store openable again.
 	s.gate.And(^int64(gateOpen | gateClosing))
-	return errors.Join(errs...)
+	return err
 }
 
 // DB returns a database/sql handle on the same file, every connection set up
@@ -305,16 +346,7 @@ func (s *Store) DB() (*sql.DB, error) {
 		return nil, err
 	}
 	defer s.leave()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.db == nil {
-		db, err := sqlite.OpenDB(s.cfg)
-		if err != nil {
-			return nil, err
-		}
-		s.db = db
-	}
-	return s.db, nil
+	return s.db.SQLDB()
 }
 
 // register adds a collection declaration; called by Collection.
@@ -338,11 +370,11 @@ func (s *Store) register(ci collInit, goType string) error {
 	}
 	if s.gate.Load()&gateOpen != 0 {
 		// Declared after Open: make its table now.
-		if s.w.Reentrant() {
+		if s.db.Reentrant() {
 			return fmt.Errorf("%w: collection %q declared inside a transaction", ErrInvalid, name)
 		}
-		err := s.w.Exclusive(context.Background(), func(c *sqlite.Conn) error {
-			return inTx(c, func() error { return ci.init(c) })
+		err := s.db.Exclusive(context.Background(), func(c backend.Conn) error {
+			return schemaTx(c, s.d, func() error { return ci.init(c, s.d) })
 		})
 		if err != nil {
 			return err
@@ -358,14 +390,8 @@ func (s *Store) register(ci collInit, goType string) error {
 	return nil
 }
 
-// readConn takes a reader connection for ctx; put it back with s.rd.Put.
-func (s *Store) readConn(ctx context.Context) (*sqlite.Conn, error) {
-	c, err := s.rd.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if ctx.Done() != nil {
-		c.SetInterrupt(ctx)
-	}
-	return c, nil
+// readConn takes a reader connection for ctx; give it back with
+// s.db.Release.
+func (s *Store) readConn(ctx context.Context) (backend.Conn, error) {
+	return s.db.Read(ctx)
 }

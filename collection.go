@@ -11,8 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/airnest/airnest/codec"
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
 )
 
 // Option configures a collection: Index, Unique, Name.
@@ -84,7 +84,24 @@ type collection[T any] struct {
 	shape  int64 // shapeOf(T), stored with every row written
 	drops  []string
 
-	qLoad, qExists, qDelete, qScan, qScanAfter, qCount *sqlite.Query
+	q atomic.Pointer[collQueries] // made for the open database's dialect
+}
+
+// collQueries are a collection's fixed statements, in one dialect.
+type collQueries struct {
+	load, loadForUpdate, exists, delete, scan, scanAfter, count *backend.Query
+}
+
+func newCollQueries(t sqlgen.Table) *collQueries {
+	return &collQueries{
+		load:          backend.NewQuery(t.Load()),
+		loadForUpdate: backend.NewQuery(t.LoadForUpdate()),
+		exists:        backend.NewQuery(t.Exists()),
+		delete:        backend.NewQuery(t.Delete()),
+		scan:          backend.NewQuery(t.Scan()),
+		scanAfter:     backend.NewQuery(t.ScanAfter()),
+		count:         backend.NewQuery(t.Count()),
+	}
 }
 
 // Collection declares a collection of T on store. T must be a struct with a
@@ -133,12 +150,6 @@ func NewCollection[T any](store *Store, opts ...Option) (*Coll[T], error) {
 	}
 	c := &collection[T]{store: store, name: name, goType: t.String(), idOff: f.Offset, cols: cols, shape: shapeOf(t), drops: o.drops}
 	c.table = sqlgen.Table{Name: name, Columns: sqlCols, Composites: comps}
-	c.qLoad = sqlite.NewQuery(c.table.Load())
-	c.qExists = sqlite.NewQuery(c.table.Exists())
-	c.qDelete = sqlite.NewQuery(c.table.Delete())
-	c.qScan = sqlite.NewQuery(c.table.Scan())
-	c.qScanAfter = sqlite.NewQuery(c.table.ScanAfter())
-	c.qCount = sqlite.NewQuery(c.table.Count())
 	if err := store.register(c, c.goType); err != nil {
 		return nil, err
 	}
@@ -201,6 +212,7 @@ func (c *collection[T]) encode(buf []byte, v *T, vals []sqlValue) ([]byte, []sql
 type saveBuf struct {
 	blob []byte
 	vals []sqlValue
+	job  backend.Job
 }
 
 var saveBufs = sync.Pool{New: func() any { return &saveBuf{blob: make([]byte, 0, 1024)} }}
@@ -226,7 +238,7 @@ func (c *Coll[T]) Save(ctx context.Context, v *T) error {
 func (c *Coll[T]) save(ctx context.Context, v *T, id ID[T]) error {
 	cc := c.c
 	if c.tx != nil {
-		return c.tx.run(ctx, cc.name, "Save", true, func(conn *sqlite.Conn) error {
+		return c.tx.run(ctx, cc.name, "Save", true, func(conn backend.Conn) error {
 			blob, vals, err := cc.encode(nil, v, nil)
 			if err != nil {
 				return err
@@ -246,26 +258,30 @@ func (c *Coll[T]) save(ctx context.Context, v *T, id ID[T]) error {
 		return cc.errorf("Save", err)
 	}
 	b.blob, b.vals = blob, vals
-	j := sqlite.NewJob()
-	j.Ctx = ctx
-	j.Run = func(conn *sqlite.Conn) error { return cc.write(conn, id, blob, vals) }
-	err = s.w.Do(j)
-	j.Release()
+	b.job = backend.Job{Ctx: ctx, Run: func(conn backend.Conn) error { return cc.write(conn, id, blob, vals) }}
+	err = s.db.Write(&b.job)
+	b.job = backend.Job{}
 	return cc.errorf("Save", s.writeErr(err))
 }
 
 // writeErr explains a write refused because it would wait for itself.
 func (s *Store) writeErr(err error) error {
-	if errors.Is(err, sqlite.ErrReentrant) {
+	if errors.Is(err, backend.ErrReentrant) {
 		return fmt.Errorf("%w: a write through the store from inside Store.Tx or an Update function would wait for itself; use Coll.In(tx)", ErrInvalid)
 	}
 	return err
 }
 
-// loadOn reads the value with id on conn.
-func (c *collection[T]) loadOn(conn *sqlite.Conn, id ID[T]) (T, error) {
+// loadOn reads the value with id on conn; forUpdate also locks its row
+// until the transaction ends, where the database locks rows.
+func (c *collection[T]) loadOn(conn backend.Conn, id ID[T], forUpdate bool) (T, error) {
 	var v T
-	st, err := conn.Prepare(c.qLoad)
+	q := c.q.Load()
+	lq := q.load
+	if forUpdate {
+		lq = q.loadForUpdate
+	}
+	st, err := conn.Prepare(lq)
 	if err != nil {
 		return v, err
 	}
@@ -289,7 +305,7 @@ func (c *collection[T]) loadOn(conn *sqlite.Conn, id ID[T]) (T, error) {
 }
 
 // read runs fn on a reader connection, or on the Tx's connection when bound.
-func (c *Coll[T]) read(ctx context.Context, op string, fn func(conn *sqlite.Conn) error) error {
+func (c *Coll[T]) read(ctx context.Context, op string, fn func(conn backend.Conn) error) error {
 	if c.tx != nil {
 		return c.tx.run(ctx, c.c.name, op, false, fn)
 	}
@@ -302,21 +318,23 @@ func (c *Coll[T]) read(ctx context.Context, op string, fn func(conn *sqlite.Conn
 	if err != nil {
 		return c.c.errorf(op, err)
 	}
-	defer s.rd.Put(conn)
+	defer s.db.Release(conn)
 	return c.c.errorf(op, ctxErr(ctx, guarded(conn, fn)))
 }
 
-// guarded runs fn on conn, turning the driver's out-of-memory panic into an
-// error (and marking conn for repair).
-func guarded(conn *sqlite.Conn, fn func(*sqlite.Conn) error) (err error) {
-	defer sqlite.Guard(conn, &err)
+// guarded runs fn on conn, through the connection's Guarded where it has
+// one (SQLite turns the driver's out-of-memory panic into an error there).
+func guarded(conn backend.Conn, fn func(backend.Conn) error) error {
+	if g, ok := conn.(interface{ Guarded(func() error) error }); ok {
+		return g.Guarded(func() error { return fn(conn) })
+	}
 	return fn(conn)
 }
 
 // ctxErr makes a statement interrupted by ctx report ctx's error, so
-// errors.Is(err, context.Canceled) holds, keeping SQLite's underneath.
+// errors.Is(err, context.Canceled) holds, keeping the database's underneath.
 func ctxErr(ctx context.Context, err error) error {
-	if err != nil && sqlite.IsInterrupt(err) && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) && backend.Classify(err) == backend.Interrupt {
 		return fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
 	return err
@@ -326,8 +344,8 @@ func ctxErr(ctx context.Context, err error) error {
 // value does not decode into T), ErrClosed, ErrTxDone, the context's error.
 func (c *Coll[T]) Load(ctx context.Context, id ID[T]) (T, error) {
 	var v T
-	err := c.read(ctx, "Load", func(conn *sqlite.Conn) (err error) {
-		v, err = c.c.loadOn(conn, id)
+	err := c.read(ctx, "Load", func(conn backend.Conn) (err error) {
+		v, err = c.c.loadOn(conn, id, false)
 		return err
 	})
 	return v, err
@@ -336,8 +354,8 @@ func (c *Coll[T]) Load(ctx context.Context, id ID[T]) (T, error) {
 // Exists reports whether a value with id is stored.
 func (c *Coll[T]) Exists(ctx context.Context, id ID[T]) (bool, error) {
 	var ok bool
-	err := c.read(ctx, "Exists", func(conn *sqlite.Conn) error {
-		st, err := conn.Prepare(c.c.qExists)
+	err := c.read(ctx, "Exists", func(conn backend.Conn) error {
+		st, err := conn.Prepare(c.c.q.Load().exists)
 		if err != nil {
 			return err
 		}
@@ -351,8 +369,8 @@ func (c *Coll[T]) Exists(ctx context.Context, id ID[T]) (bool, error) {
 // Count returns the number of values in the collection.
 func (c *Coll[T]) Count(ctx context.Context) (int, error) {
 	var n int
-	err := c.read(ctx, "Count", func(conn *sqlite.Conn) error {
-		st, err := conn.Prepare(c.c.qCount)
+	err := c.read(ctx, "Count", func(conn backend.Conn) error {
+		st, err := conn.Prepare(c.c.q.Load().count)
 		if err != nil {
 			return err
 		}
@@ -366,13 +384,13 @@ func (c *Coll[T]) Count(ctx context.Context) (int, error) {
 
 // Delete removes the value with id; an absent id is not an error.
 func (c *Coll[T]) Delete(ctx context.Context, id ID[T]) error {
-	return c.writeOp(ctx, "Delete", false, func(conn *sqlite.Conn) error {
+	return c.writeOp(ctx, "Delete", false, func(conn backend.Conn) error {
 		return c.c.deleteOn(conn, id)
 	})
 }
 
-func (c *collection[T]) deleteOn(conn *sqlite.Conn, id ID[T]) error {
-	st, err := conn.Prepare(c.qDelete)
+func (c *collection[T]) deleteOn(conn backend.Conn, id ID[T]) error {
+	st, err := conn.Prepare(c.q.Load().delete)
 	if err != nil {
 		return err
 	}
@@ -382,7 +400,7 @@ func (c *collection[T]) deleteOn(conn *sqlite.Conn, id ID[T]) error {
 
 // writeOp runs fn as one write: in the bound Tx, or through the group-commit
 // writer. user marks fn as calling user code.
-func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(conn *sqlite.Conn) error) error {
+func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(conn backend.Conn) error) error {
 	cc := c.c
 	if c.tx != nil {
 		return c.tx.run(ctx, cc.name, op, true, fn)
@@ -392,10 +410,7 @@ func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(con
 		return cc.errorf(op, err)
 	}
 	defer s.leave()
-	j := sqlite.NewJob()
-	j.Ctx, j.Run, j.Tx, j.User = ctx, fn, user, user
-	err := s.w.Do(j)
-	j.Release()
+	err := s.db.Write(&backend.Job{Ctx: ctx, Run: fn, Tx: user, User: user})
 	return cc.errorf(op, s.writeErr(err))
 }
 
@@ -411,8 +426,8 @@ func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(con
 func (c *Coll[T]) Update(ctx context.Context, id ID[T], fn func(*T) error) (T, error) {
 	cc := c.c
 	var out T
-	err := c.writeOp(ctx, "Update", true, func(conn *sqlite.Conn) error {
-		v, err := cc.loadOn(conn, id)
+	err := c.writeOp(ctx, "Update", true, func(conn backend.Conn) error {
+		v, err := cc.loadOn(conn, id, true)
 		if err != nil {
 			return err
 		}
@@ -444,8 +459,8 @@ func (c *Coll[T]) Update(ctx context.Context, id ID[T], fn func(*T) error) (T, e
 // Scan returns every value in ID (creation) order, read in one snapshot.
 func (c *Coll[T]) Scan(ctx context.Context) ([]T, error) {
 	var out []T
-	err := c.read(ctx, "Scan", func(conn *sqlite.Conn) error {
-		st, err := conn.Prepare(c.c.qScan)
+	err := c.read(ctx, "Scan", func(conn backend.Conn) error {
+		st, err := conn.Prepare(c.c.q.Load().scan)
 		if err != nil {
 			return err
 		}
@@ -481,10 +496,10 @@ func (c *Coll[T]) All(ctx context.Context) iter.Seq2[T, error] {
 		ids := make([][16]byte, 0, allPage)
 		for {
 			page, ids = page[:0], ids[:0]
-			err := c.read(ctx, "All", func(conn *sqlite.Conn) error {
-				q := c.c.qScan
+			err := c.read(ctx, "All", func(conn backend.Conn) error {
+				q := c.c.q.Load().scan
 				if after != nil {
-					q = c.c.qScanAfter
+					q = c.c.q.Load().scanAfter
 				}
 				st, err := conn.Prepare(q)
 				if err != nil {
@@ -525,11 +540,11 @@ func (c *Coll[T]) All(ctx context.Context) iter.Seq2[T, error] {
 }
 
 // exec runs one statement with bound arguments.
-func exec(conn *sqlite.Conn, sql string, args ...any) error {
+func exec(conn backend.Conn, sql string, args ...any) error {
 	return query(conn, sql, args, nil)
 }
 
 // query runs one statement with bound arguments, calling row for each row.
-func query(conn *sqlite.Conn, sql string, args []any, row func(*sqlite.Stmt) error) error {
+func query(conn backend.Conn, sql string, args []any, row func(backend.Stmt) error) error {
 	return conn.Each(sql, args, row)
 }

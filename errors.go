@@ -6,13 +6,13 @@ import (
 	"strings"
 
 	"github.com/airnest/airnest/codec"
-	"github.com/airnest/airnest/internal/sqlite"
+	"github.com/airnest/airnest/internal/backend"
 )
 
 // Sentinel errors. Every error airnest returns wraps one of these (or a
-// context error) with %w, and keeps the underlying SQLite error reachable, so
-// both errors.Is(err, airnest.ErrConflict) and errors.Is(err, sqlite3.BUSY)
-// work.
+// context error) with %w, and keeps the underlying database error reachable,
+// so both errors.Is(err, airnest.ErrConflict) and errors.Is(err,
+// sqlite3.BUSY) (or errors.As(err, &pgErr) with a *pgconn.PgError) work.
 var (
 	// ErrNotFound: no value has the requested ID, or a query matched nothing.
 	ErrNotFound = errors.New("airnest: not found")
@@ -32,16 +32,19 @@ var (
 	ErrBusy = errors.New("airnest: database busy")
 )
 
-// kindOf returns the sentinel a SQLite error belongs under, if any.
+// kindOf returns the sentinel a database error belongs under, if any.
 func kindOf(err error) error {
-	switch {
-	case sqlite.IsUnique(err):
+	switch backend.Classify(err) {
+	case backend.Unique:
 		return ErrConflict
-	case sqlite.IsBusy(err):
+	case backend.Busy:
 		return ErrBusy
 	}
 	return nil
 }
+
+// isUnique reports a database error for a UNIQUE constraint.
+func isUnique(err error) bool { return backend.Classify(err) == backend.Unique }
 
 // wrapOp prefixes err with the collection and operation, adding ErrConflict
 // or ErrBusy when SQLite's error is one of those.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
+	"github.com/airnest/airnest/internal/backend"
 )
 
 // sqlValue is a value as SQLite stores it in an index column.
@@ -29,7 +29,7 @@ const (
 	sqlBlob
 )
 
-func (v sqlValue) bind(st *sqlite.Stmt, param int) error {
+func (v sqlValue) bind(st backend.Stmt, param int) error {
 	switch v.kind {
 	case sqlInt:
 		return st.BindInt64(param, v.i)
@@ -59,7 +59,7 @@ func (v sqlValue) String() string {
 }
 
 // column reads the stored value of column col of the current row.
-func column(st *sqlite.Stmt, col int) sqlValue {
+func column(st backend.Stmt, col int) sqlValue {
 	switch st.ColumnType(col).String() {
 	case "INTEGER":
 		return sqlValue{kind: sqlInt, i: st.ColumnInt64(col)}

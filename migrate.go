@@ -8,7 +8,7 @@ import (
 
 	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
+	"github.com/airnest/airnest/internal/backend"
 )
 
 // MigrateOptions configures Migrate. A nil *MigrateOptions means the
@@ -146,14 +146,14 @@ func (m *migration[Old, New]) errorf(err error) error {
 
 // start records the migration's bounds on its first run and builds the
 // decoder of Old from the collection's key registry.
-func (m *migration[Old, New]) start(conn *sqlite.Conn) (done, total int, finished bool, err error) {
-	if err := conn.Exec(sqlgen.Migrations); err != nil {
+func (m *migration[Old, New]) start(conn backend.Conn) (done, total int, finished bool, err error) {
+	if err := conn.Exec(m.c.store.d.Migrations()); err != nil {
 		return 0, 0, false, err
 	}
 	found := false
-	err = query(conn, "SELECT done, total, finished IS NOT NULL FROM _airnest_migrations WHERE collection = ? AND name = ?", []any{m.c.name, m.name}, func(st *sqlite.Stmt) error {
+	err = query(conn, "SELECT done, total, CASE WHEN finished IS NULL THEN 0 ELSE 1 END FROM _airnest_migrations WHERE collection = ? AND name = ?", []any{m.c.name, m.name}, func(st backend.Stmt) error {
 		found = true
-		done, total, finished = int(st.ColumnInt64(0)), int(st.ColumnInt64(1)), st.ColumnBool(2)
+		done, total, finished = int(st.ColumnInt64(0)), int(st.ColumnInt64(1)), st.ColumnInt64(2) != 0
 		return nil
 	})
 	if err != nil || finished {
@@ -162,7 +162,7 @@ func (m *migration[Old, New]) start(conn *sqlite.Conn) (done, total int, finishe
 	if !found {
 		table := sqlgen.Quote(m.c.name)
 		var upto []byte
-		err := query(conn, fmt.Sprintf("SELECT max(id), count(*) FROM %s", table), nil, func(st *sqlite.Stmt) error {
+		err := query(conn, fmt.Sprintf("SELECT (SELECT id FROM %s ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM %[1]s)", table), nil, func(st backend.Stmt) error {
 			upto, total = st.ColumnBlob(0, nil), int(st.ColumnInt64(1))
 			return nil
 		})
@@ -175,7 +175,7 @@ func (m *migration[Old, New]) start(conn *sqlite.Conn) (done, total int, finishe
 			return 0, 0, false, err
 		}
 	}
-	entries, err := loadKeys(conn, m.c.name)
+	entries, err := loadKeys(conn, m.c.store.d, m.c.name)
 	if err != nil {
 		return 0, 0, false, err
 	}
@@ -189,9 +189,9 @@ func (m *migration[Old, New]) start(conn *sqlite.Conn) (done, total int, finishe
 // step converts the next batch and moves the cursor, in the caller's
 // transaction.
 // It returns how many values it converted and how many it looked at.
-func (m *migration[Old, New]) step(conn *sqlite.Conn) (n, seen int, finished bool, err error) {
+func (m *migration[Old, New]) step(conn backend.Conn) (n, seen int, finished bool, err error) {
 	var cursor, upto []byte
-	err = query(conn, "SELECT cursor, upto FROM _airnest_migrations WHERE collection = ? AND name = ?", []any{m.c.name, m.name}, func(st *sqlite.Stmt) error {
+	err = query(conn, "SELECT cursor, upto FROM _airnest_migrations WHERE collection = ? AND name = ?", []any{m.c.name, m.name}, func(st backend.Stmt) error {
 		cursor, upto = st.ColumnBlob(0, nil), st.ColumnBlob(1, nil)
 		return nil
 	})
@@ -205,13 +205,18 @@ func (m *migration[Old, New]) step(conn *sqlite.Conn) (n, seen int, finished boo
 	}
 	var rows []row
 	if upto != nil {
-		sql := fmt.Sprintf("SELECT id, v, %s IS ? FROM %s WHERE id > coalesce(?, x'') AND id <= ? ORDER BY id LIMIT %d", sqlgen.ShapeColumn, sqlgen.Quote(m.c.name), m.batch)
-		err = query(conn, sql, []any{m.c.shape, cursor, upto}, func(st *sqlite.Stmt) error {
+		after, args := "", []any{m.c.shape}
+		if cursor != nil {
+			after, args = "id > ? AND ", append(args, cursor)
+		}
+		args = append(args, upto)
+		sql := fmt.Sprintf("SELECT id, v, CASE WHEN %s = ? THEN 1 ELSE 0 END FROM %s WHERE %sid <= ? ORDER BY id LIMIT %d%s", sqlgen.ShapeColumn, sqlgen.Quote(m.c.name), after, m.batch, m.c.store.d.ForUpdate)
+		err = query(conn, sql, args, func(st backend.Stmt) error {
 			id := st.ColumnRawBlob(0)
 			if len(id) != 16 {
 				return fmt.Errorf("%w: a stored id is %d bytes, not 16", ErrSchema, len(id))
 			}
-			rows = append(rows, row{id: [16]byte(id), blob: st.ColumnBlob(1, nil), isNew: st.ColumnBool(2)})
+			rows = append(rows, row{id: [16]byte(id), blob: st.ColumnBlob(1, nil), isNew: st.ColumnInt64(2) != 0})
 			return nil
 		})
 		if err != nil {
@@ -252,7 +257,7 @@ func (m *migration[Old, New]) step(conn *sqlite.Conn) (n, seen int, finished boo
 			return 0, 0, false, fmt.Errorf("id %s: %w", id, err)
 		}
 		if err := m.c.write(conn, id, buf, vals); err != nil {
-			if sqlite.IsUnique(err) {
+			if isUnique(err) {
 				return 0, 0, false, fmt.Errorf("id %s: %w: %w", id, ErrConflict, err)
 			}
 			return 0, 0, false, fmt.Errorf("id %s: %w", id, err)
@@ -264,12 +269,13 @@ func (m *migration[Old, New]) step(conn *sqlite.Conn) (n, seen int, finished boo
 	if len(rows) > 0 {
 		last = rows[len(rows)-1].id[:]
 	}
-	var fin int64 // 0 binds as a number: finished stays NULL until the last batch
-	sql := "UPDATE _airnest_migrations SET cursor = ?, done = done + ?, finished = nullif(?, 0) WHERE collection = ? AND name = ?"
+	sql := "UPDATE _airnest_migrations SET cursor = ?, done = done + ? WHERE collection = ? AND name = ?"
+	args := []any{last, int64(len(rows)), m.c.name, m.name}
 	if finished {
-		fin = time.Now().UnixNano()
+		sql = "UPDATE _airnest_migrations SET cursor = ?, done = done + ?, finished = ? WHERE collection = ? AND name = ?"
+		args = []any{last, int64(len(rows)), time.Now().UnixNano(), m.c.name, m.name}
 	}
-	if err := query(conn, sql, []any{last, int64(len(rows)), fin, m.c.name, m.name}, nil); err != nil {
+	if err := query(conn, sql, args, nil); err != nil {
 		return 0, 0, false, err
 	}
 	return n, len(rows), finished, nil

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlite"
 )
 
@@ -61,7 +62,7 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 			}
 			for _, p := range want {
 				var got any
-				err := query(c, "PRAGMA "+p.pragma, nil, func(st *sqlite.Stmt) error {
+				err := query(c, "PRAGMA "+p.pragma, nil, func(st backend.Stmt) error {
 					if _, ok := p.want.(string); ok {
 						got = st.ColumnText(0)
 					} else {
@@ -78,11 +79,11 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 			}
 			return nil
 		}
-		if err := s.w.Exclusive(ctx, func(c *sqlite.Conn) error { return check("writer", c) }); err != nil {
+		if err := s.sqliteDB().W.Exclusive(ctx, func(c *sqlite.Conn) error { return check("writer", c) }); err != nil {
 			t.Fatal(err)
 		}
 		n := 0
-		if err := s.rd.Each(ctx, func(c *sqlite.Conn) error { n++; return check("reader", c) }); err != nil {
+		if err := s.sqliteDB().R.Each(ctx, func(c *sqlite.Conn) error { n++; return check("reader", c) }); err != nil {
 			t.Fatal(err)
 		}
 		if n != 3 {
@@ -134,3 +135,6 @@ func optsSync(o *Options) Sync {
 	}
 	return o.Sync
 }
+
+// sqliteDB is the SQLite backend of a store opened on a file.
+func (s *Store) sqliteDB() *sqlite.DB { return s.db.(*sqlite.DB) }

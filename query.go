@@ -10,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
+	"github.com/airnest/airnest/internal/backend"
 )
 
 // Query is a query on one collection, made by Coll.Where. Its methods return
@@ -207,7 +207,11 @@ func (q *Query[T]) compile(f Filter) (sqlgen.Expr, error) {
 		}
 		lo := f.vals[0].(string)
 		arg(sqlValue{kind: sqlText, s: lo})
-		arg(prefixEnd(lo))
+		if hi, ok := prefixEnd(lo); ok {
+			arg(hi)
+		} else {
+			e.Op = sqlgen.OpGte // no text is above every text starting with lo
+		}
 	case sqlgen.OpIn:
 		js, err := q.inList(where, col, f.vals)
 		if err != nil {
@@ -336,10 +340,10 @@ const maxCachedQueries = 1024
 
 var queryCache struct {
 	sync.Mutex
-	m map[string]*sqlite.Query
+	m map[string]*backend.Query
 }
 
-func cachedQuery(sql string) *sqlite.Query {
+func cachedQuery(sql string) *backend.Query {
 	queryCache.Lock()
 	defer queryCache.Unlock()
 	if q, ok := queryCache.m[sql]; ok {
@@ -349,20 +353,20 @@ func cachedQuery(sql string) *sqlite.Query {
 		return nil
 	}
 	if queryCache.m == nil {
-		queryCache.m = map[string]*sqlite.Query{}
+		queryCache.m = map[string]*backend.Query{}
 	}
-	q := sqlite.NewQuery(sql)
+	q := backend.NewQuery(sql)
 	queryCache.m[sql] = q
 	return q
 }
 
 // prepare prepares and binds the statement; release resets or closes it.
-func (q *Query[T]) prepare(conn *sqlite.Conn, r *run, sql string, args []sqlgen.Arg) (st *sqlite.Stmt, release func(), err error) {
+func (q *Query[T]) prepare(conn backend.Conn, r *run, sql string, args []sqlgen.Arg) (st backend.Stmt, release func(), err error) {
 	return q.prepareCached(conn, r, sql, args, true)
 }
 
-func (q *Query[T]) prepareCached(conn *sqlite.Conn, r *run, sql string, args []sqlgen.Arg, cache bool) (st *sqlite.Stmt, release func(), err error) {
-	var cq *sqlite.Query
+func (q *Query[T]) prepareCached(conn backend.Conn, r *run, sql string, args []sqlgen.Arg, cache bool) (st backend.Stmt, release func(), err error) {
+	var cq *backend.Query
 	if cache {
 		cq = cachedQuery(sql)
 	}
@@ -397,7 +401,7 @@ func (q *Query[T]) prepareCached(conn *sqlite.Conn, r *run, sql string, args []s
 }
 
 // rows reads the values of one run on conn, with the cursor of each.
-func (q *Query[T]) rows(conn *sqlite.Conn, r *run, row func(v T, st *sqlite.Stmt) error) error {
+func (q *Query[T]) rows(conn backend.Conn, r *run, row func(v T, st backend.Stmt) error) error {
 	sql, args := q.sql(r, sqlgen.Rows)
 	st, release, err := q.prepare(conn, r, sql, args)
 	if err != nil {
@@ -418,7 +422,7 @@ func (q *Query[T]) rows(conn *sqlite.Conn, r *run, row func(v T, st *sqlite.Stmt
 }
 
 // rowKeys reads the sort keys of the current row of a Rows statement.
-func rowKeys(st *sqlite.Stmt, keys []sqlgen.Key) []sqlValue {
+func rowKeys(st backend.Stmt, keys []sqlgen.Key) []sqlValue {
 	vals := make([]sqlValue, len(keys))
 	n := 2
 	for i, k := range keys {

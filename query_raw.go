@@ -7,7 +7,7 @@ import (
 	"reflect"
 
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
+	"github.com/airnest/airnest/internal/backend"
 )
 
 // QueryRaw runs one SQL statement of your own and decodes the stored value in
@@ -32,10 +32,10 @@ func (c *Coll[T]) QueryRaw(ctx context.Context, sql string, args ...any) ([]T, e
 		vals[i] = v
 	}
 	var out []T
-	err := c.read(ctx, "QueryRaw", func(conn *sqlite.Conn) error {
+	err := c.read(ctx, "QueryRaw", func(conn backend.Conn) error {
 		st, err := conn.PrepareOnce(sql)
 		if err != nil {
-			if errors.Is(err, sqlite.ErrMultiple) {
+			if errors.Is(err, backend.ErrMultiple) {
 				return fmt.Errorf("%w: it takes exactly one statement: %w", ErrInvalid, err)
 			}
 			return err

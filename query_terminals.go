@@ -3,10 +3,9 @@ package airnest
 import (
 	"context"
 	"iter"
-	"strings"
 
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
+	"github.com/airnest/airnest/internal/backend"
 )
 
 // Find returns the matching values, in order.
@@ -18,8 +17,8 @@ func (q *Query[T]) Find(ctx context.Context) ([]T, error) {
 		return nil, err
 	}
 	var out []T
-	err = q.c.read(ctx, "Query", func(conn *sqlite.Conn) error {
-		return q.rows(conn, r, func(v T, _ *sqlite.Stmt) error {
+	err = q.c.read(ctx, "Query", func(conn backend.Conn) error {
+		return q.rows(conn, r, func(v T, _ backend.Stmt) error {
 			out = append(out, v)
 			return nil
 		})
@@ -60,8 +59,8 @@ func (q *Query[T]) Page(ctx context.Context) ([]T, string, error) {
 	r.limit++ // one more tells whether a next page exists
 	var out []T
 	var last []sqlValue
-	err = q.c.read(ctx, "Query", func(conn *sqlite.Conn) error {
-		return q.rows(conn, r, func(v T, st *sqlite.Stmt) error {
+	err = q.c.read(ctx, "Query", func(conn backend.Conn) error {
+		return q.rows(conn, r, func(v T, st backend.Stmt) error {
 			if len(out) < q.limit {
 				last = rowKeys(st, r.keys)
 			}
@@ -104,8 +103,8 @@ func (q *Query[T]) All(ctx context.Context) iter.Seq2[T, error] {
 			r.limit = n
 			page = page[:0]
 			var last []sqlValue
-			err := q.c.read(ctx, "All", func(conn *sqlite.Conn) error {
-				return q.rows(conn, r, func(v T, st *sqlite.Stmt) error {
+			err := q.c.read(ctx, "All", func(conn backend.Conn) error {
+				return q.rows(conn, r, func(v T, st backend.Stmt) error {
 					page = append(page, v)
 					if len(page) == n {
 						last = rowKeys(st, r.keys)
@@ -140,7 +139,7 @@ func (q *Query[T]) scalar(ctx context.Context, op string, k sqlgen.Kind) (int64,
 		return 0, err
 	}
 	var n int64
-	err = q.c.read(ctx, op, func(conn *sqlite.Conn) error {
+	err = q.c.read(ctx, op, func(conn backend.Conn) error {
 		sql, args := q.sql(r, k)
 		st, release, err := q.prepare(conn, r, sql, args)
 		if err != nil {
@@ -181,7 +180,7 @@ func (q *Query[T]) IDs(ctx context.Context) ([]ID[T], error) {
 		return nil, err
 	}
 	var out []ID[T]
-	err = q.c.read(ctx, "Query", func(conn *sqlite.Conn) error {
+	err = q.c.read(ctx, "Query", func(conn backend.Conn) error {
 		sql, args := q.sql(r, sqlgen.IDs)
 		st, release, err := q.prepare(conn, r, sql, args)
 		if err != nil {
@@ -213,7 +212,7 @@ func (q *Query[T]) Delete(ctx context.Context) (int, error) {
 	}
 	sql, args := q.sql(r, sqlgen.Delete)
 	var n int
-	err = q.c.writeOp(ctx, "Delete", false, func(conn *sqlite.Conn) error {
+	err = q.c.writeOp(ctx, "Delete", false, func(conn backend.Conn) error {
 		st, release, err := q.prepare(conn, r, sql, args)
 		if err != nil {
 			return err
@@ -228,15 +227,17 @@ func (q *Query[T]) Delete(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// Explain returns SQLite's query plan for Find, as the sqlite3 shell prints
-// it, to check that a query uses an index:
+// Explain returns the database's query plan for Find, to check that a
+// query uses an index. On SQLite it is drawn as the sqlite3 shell prints it:
 //
 //	QUERY PLAN
 //	`--SEARCH Job USING INDEX Job__status__priority (status=?)
 //
 // SEARCH ... USING INDEX reads only the matching part of an index; SCAN
 // <table> alone reads every row; USE TEMP B-TREE FOR ORDER BY sorts the
-// matches instead of reading them in index order.
+// matches instead of reading them in index order. On PostgreSQL it is the
+// text of EXPLAIN (COSTS OFF) under the same "QUERY PLAN" header: Index
+// Scan or Bitmap Index Scan on an index, Seq Scan reads every row.
 func (q *Query[T]) Explain(ctx context.Context) (string, error) {
 	return q.explain(ctx, sqlgen.Rows)
 }
@@ -247,45 +248,16 @@ func (q *Query[T]) explain(ctx context.Context, k sqlgen.Kind) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	type node struct {
-		id, parent int
-		detail     string
-	}
-	var nodes []node
-	err = q.c.read(ctx, "Query", func(conn *sqlite.Conn) error {
+	var plan string
+	err = q.c.read(ctx, "Query", func(conn backend.Conn) error {
 		sql, args := q.sql(r, k)
-		st, release, err := q.prepareCached(conn, r, sqlgen.Explain(sql), args, false)
+		st, release, err := q.prepareCached(conn, r, q.c.c.store.d.Explain(sql), args, false)
 		if err != nil {
 			return err
 		}
 		defer release()
-		for st.Step() {
-			nodes = append(nodes, node{st.ColumnInt(0), st.ColumnInt(1), st.ColumnText(3)})
-		}
-		return st.Err()
+		plan, err = conn.Plan(st)
+		return err
 	})
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	b.WriteString("QUERY PLAN\n")
-	var walk func(parent int, indent string)
-	walk = func(parent int, indent string) {
-		var kids []node
-		for _, n := range nodes {
-			if n.parent == parent {
-				kids = append(kids, n)
-			}
-		}
-		for i, n := range kids {
-			branch, next := "|--", "|  "
-			if i == len(kids)-1 {
-				branch, next = "`--", "   "
-			}
-			b.WriteString(indent + branch + n.detail + "\n")
-			walk(n.id, indent+next)
-		}
-	}
-	walk(0, "")
-	return b.String(), nil
+	return plan, err
 }

@@ -4,23 +4,39 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"unicode/utf8"
 
 	"github.com/airnest/airnest/internal/sqlgen"
 )
 
-// prefixEnd is the least text greater than every text starting with p: p
-// with its last byte below 0xFF incremented. When there is none (p is empty
-// or all 0xFF), it is an empty blob, which SQLite sorts after all text.
-func prefixEnd(p string) sqlValue {
+// prefixEnd is a text greater than every text starting with p and less
+// than every other text above p. For valid UTF-8 it is p with its last
+// character replaced by the next one (still valid UTF-8, which PostgreSQL
+// requires; byte order is character order); otherwise p with its last byte
+// below 0xFF incremented. There is none when p is empty or all 0xFF bytes:
+// every text from p on starts with it.
+func prefixEnd(p string) (sqlValue, bool) {
+	if utf8.ValidString(p) {
+		for p != "" {
+			r, n := utf8.DecodeLastRuneInString(p)
+			p = p[:len(p)-n]
+			for r++; r <= utf8.MaxRune; r++ {
+				if utf8.ValidRune(r) {
+					return sqlValue{kind: sqlText, s: p + string(r)}, true
+				}
+			}
+		}
+		return sqlValue{}, false
+	}
 	b := []byte(p)
 	for len(b) > 0 && b[len(b)-1] == 0xFF {
 		b = b[:len(b)-1]
 	}
 	if len(b) == 0 {
-		return sqlValue{kind: sqlBlob, b: []byte{}}
+		return sqlValue{}, false
 	}
 	b[len(b)-1]++
-	return sqlValue{kind: sqlText, s: string(b)}
+	return sqlValue{kind: sqlText, s: string(b)}, true
 }
 
 // nullable reports whether a column of Go type t can hold NULL.

@@ -8,7 +8,8 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/airnest/airnest/codec"
-	"github.com/airnest/airnest/internal/sqlite"
+	"github.com/airnest/airnest/internal/backend"
+	"github.com/airnest/airnest/internal/sqlgen"
 )
 
 // maxKey is the largest field key airnest assigns or accepts: keys are
@@ -29,15 +30,15 @@ func (r keyRow) String() string {
 
 // readKeys reads the key registry rows of one collection, or of every
 // collection when coll is "".
-func readKeys(conn *sqlite.Conn, coll string) ([]keyRow, error) {
-	sql := "SELECT collection, space, name, key, type, typeof(space)||','||typeof(name)||','||typeof(key)||','||typeof(type) FROM _airnest_keys"
+func readKeys(conn backend.Conn, d *sqlgen.Dialect, coll string) ([]keyRow, error) {
+	sql := "SELECT collection, space, name, key, type, " + d.KeyTypes + " FROM _airnest_keys"
 	var args []any
 	if coll != "" {
 		sql += " WHERE collection = ?"
 		args = []any{coll}
 	}
 	var rows []keyRow
-	err := query(conn, sql+" ORDER BY collection, space, key", args, func(st *sqlite.Stmt) error {
+	err := query(conn, sql+" ORDER BY collection, space, key", args, func(st backend.Stmt) error {
 		rows = append(rows, keyRow{coll: st.ColumnText(0), space: st.ColumnText(1), name: st.ColumnText(2),
 			key: st.ColumnInt64(3), typ: st.ColumnText(4), types: st.ColumnText(5)})
 		return nil
@@ -84,8 +85,8 @@ func keyProblems(rows []keyRow) map[int]string {
 
 // loadKeys reads and checks the key registry of one collection; a row that
 // fails keyProblems is an ErrSchema naming it.
-func loadKeys(conn *sqlite.Conn, coll string) ([]codec.Entry, error) {
-	rows, err := readKeys(conn, coll)
+func loadKeys(conn backend.Conn, d *sqlgen.Dialect, coll string) ([]codec.Entry, error) {
+	rows, err := readKeys(conn, d, coll)
 	if err != nil {
 		return nil, err
 	}

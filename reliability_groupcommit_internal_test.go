@@ -67,7 +67,7 @@ func TestGroupCommitSyncsPerBatch(t *testing.T) {
 			for i := range c.callers {
 				go func() { errs <- recs.Save(ctx, &gcRec{N: i}) }()
 			}
-			for s.w.Queued() < c.callers {
+			for s.sqliteDB().W.Queued() < c.callers {
 				runtime.Gosched()
 			}
 			close(release)

@@ -47,7 +47,7 @@ func TestReadersAreBounded(t *testing.T) {
 		go func() { // watch the pool while the readers run
 			defer close(sampled)
 			for {
-				if n := int64(s.rd.Opened()); n > maxOpened.Load() {
+				if n := int64(s.sqliteDB().R.Opened()); n > maxOpened.Load() {
 					maxOpened.Store(n)
 				}
 				select {
@@ -93,7 +93,7 @@ func TestReadersAreBounded(t *testing.T) {
 		close(stop)
 		<-sampled
 
-		if got := s.rd.Opened(); got > want || maxOpened.Load() > int64(want) {
+		if got := s.sqliteDB().R.Opened(); got > want || maxOpened.Load() > int64(want) {
 			t.Errorf("Readers %d: %d reader connections opened (at most %d seen at once), want at most %d", readers, got, maxOpened.Load(), want)
 		}
 		if got := maxInView.Load(); got != int64(want) {
@@ -118,7 +118,7 @@ func TestReadersAreBounded(t *testing.T) {
 		if _, err := recs.Load(ctx, ids[0]); err != nil {
 			t.Errorf("Load once the readers are free: %v", err)
 		}
-		if got := s.rd.Opened(); got > want {
+		if got := s.sqliteDB().R.Opened(); got > want {
 			t.Errorf("Readers %d: %d opened in the end", readers, got)
 		}
 		s.Close()

@@ -10,7 +10,7 @@ import (
 
 	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
+	"github.com/airnest/airnest/internal/backend"
 )
 
 // DropIndex removes index columns (or a composite "a,b" index) that an
@@ -30,21 +30,24 @@ type storedCollection struct {
 	Composites []sqlgen.Composite `json:"composites,omitempty"`
 }
 
-const sqlSchemaVersion = "SELECT schema_version FROM pragma_schema_version"
-
 // writePlan is how a Save fills the table's columns: the declared index
 // columns, then the kept ones (declared by another version of the
 // program), at the schema_version it was made for.
 type writePlan struct {
 	kept   []indexCol
-	upsert *sqlite.Query
+	upsert *backend.Query
 	schema int64
 }
 
 // init creates or updates the table, its index columns and its key
 // registry; it runs inside the transaction that opens the store.
-func (c *collection[T]) init(conn *sqlite.Conn) error {
-	entries, err := loadKeys(conn, c.name)
+func (c *collection[T]) init(conn backend.Conn, d *sqlgen.Dialect) error {
+	if err := c.fitsDialect(d); err != nil {
+		return err
+	}
+	c.table.D = d
+	c.q.Store(newCollQueries(c.table))
+	entries, err := loadKeys(conn, d, c.name)
 	if err != nil {
 		return err
 	}
@@ -61,32 +64,32 @@ func (c *collection[T]) init(conn *sqlite.Conn) error {
 			return err
 		}
 	}
-	stored, err := c.readStored(conn)
+	stored, err := c.readStored(conn, d)
 	if err != nil {
 		return err
 	}
 	t := c.table
 	if stored == nil {
-		if err := c.nameFree(conn, c.name, ""); err != nil {
+		if err := c.nameFree(conn, d, c.name, ""); err != nil {
 			return err
 		}
 		if err := conn.Exec(t.CreateTable()); err != nil {
 			return err
 		}
 		stored = &storedCollection{Columns: t.Columns, Composites: t.Composites}
-	} else if stored, err = c.migrate(conn, stored, cd); err != nil {
+	} else if stored, err = c.migrate(conn, d, stored, cd); err != nil {
 		return err
 	}
-	all := sqlgen.Table{Name: c.name, Columns: stored.Columns, Composites: stored.Composites}
+	all := sqlgen.Table{D: d, Name: c.name, Columns: stored.Columns, Composites: stored.Composites}
 	for _, col := range all.Columns {
 		if col.Indexed {
-			if err := c.createIndex(conn, all.IndexName(col.Name), all.CreateIndex(col)); err != nil {
+			if err := c.createIndex(conn, d, all.IndexName(col.Name), all.CreateIndex(col)); err != nil {
 				return err
 			}
 		}
 	}
 	for _, comp := range all.Composites {
-		if err := c.createIndex(conn, all.CompositeName(comp), all.CreateComposite(comp)); err != nil {
+		if err := c.createIndex(conn, d, all.CompositeName(comp), all.CreateComposite(comp)); err != nil {
 			return err
 		}
 	}
@@ -100,7 +103,7 @@ func (c *collection[T]) init(conn *sqlite.Conn) error {
 	if err != nil {
 		return err
 	}
-	p, err := c.makePlan(conn, stored)
+	p, err := c.makePlan(conn, d, stored)
 	if err != nil {
 		return err
 	}
@@ -112,11 +115,11 @@ func (c *collection[T]) init(conn *sqlite.Conn) error {
 // readStored reads the bookkeeping row of the collection, nil if there is
 // none. A row whose name differs only in case is an error: SQLite would
 // give both names one table.
-func (c *collection[T]) readStored(conn *sqlite.Conn) (*storedCollection, error) {
+func (c *collection[T]) readStored(conn backend.Conn, d *sqlgen.Dialect) (*storedCollection, error) {
 	var stored *storedCollection
-	err := query(conn, "SELECT name, columns FROM _airnest_collections WHERE name = ? COLLATE NOCASE", []any{c.name}, func(st *sqlite.Stmt) error {
+	err := query(conn, d.StoredCollection, []any{c.name}, func(st backend.Stmt) error {
 		if name := st.ColumnText(0); name != c.name {
-			return fmt.Errorf("%w: collection %q: the file holds collection %q, and SQLite ignores case in table names: pin another name with airnest.Name", ErrSchema, c.name, name)
+			return fmt.Errorf("%w: collection %q: the database holds collection %q, and airnest ignores case in table names (as SQLite does): pin another name with airnest.Name", ErrSchema, c.name, name)
 		}
 		stored = &storedCollection{}
 		if err := json.Unmarshal([]byte(st.ColumnText(1)), stored); err != nil {
@@ -129,18 +132,28 @@ func (c *collection[T]) readStored(conn *sqlite.Conn) (*storedCollection, error)
 
 // nameFree fails unless no table, index or view is named name (ignoring
 // case, as SQLite does), other than an index of table owner.
-func (c *collection[T]) nameFree(conn *sqlite.Conn, name, owner string) error {
-	return query(conn, "SELECT type, name FROM sqlite_schema WHERE name = ? COLLATE NOCASE AND NOT (type = 'index' AND tbl_name = ? COLLATE NOCASE)", []any{name, owner}, func(st *sqlite.Stmt) error {
-		return fmt.Errorf("%w: collection %q: the file already has a %s named %q that is not this collection's (SQLite ignores case in names): pin another name with airnest.Name", ErrSchema, c.name, st.ColumnText(0), st.ColumnText(1))
+func (c *collection[T]) nameFree(conn backend.Conn, d *sqlgen.Dialect, name, owner string) error {
+	return query(conn, d.NameClash, []any{name, owner}, func(st backend.Stmt) error {
+		return fmt.Errorf("%w: collection %q: the database already has a %s named %q that is not this collection's (airnest ignores case in names, as SQLite does): pin another name with airnest.Name", ErrSchema, c.name, st.ColumnText(0), st.ColumnText(1))
 	})
 }
 
-func (c *collection[T]) createIndex(conn *sqlite.Conn, name, ddl string) error {
-	if err := c.nameFree(conn, name, c.name); err != nil {
+// fitsDialect checks the collection's names against the database's limits.
+func (c *collection[T]) fitsDialect(d *sqlgen.Dialect) error {
+	for _, n := range c.objectNames() {
+		if len(n) > d.MaxName {
+			return fmt.Errorf("%w: collection %q: the name %q is longer than %s keeps (%d bytes): pin a shorter table name with airnest.Name", ErrInvalid, c.name, n, d.Name, d.MaxName)
+		}
+	}
+	return nil
+}
+
+func (c *collection[T]) createIndex(conn backend.Conn, d *sqlgen.Dialect, name, ddl string) error {
+	if err := c.nameFree(conn, d, name, c.name); err != nil {
 		return err
 	}
 	if err := conn.Exec(ddl); err != nil {
-		if sqlite.IsUnique(err) {
+		if isUnique(err) {
 			return fmt.Errorf("%w: collection %q: stored values break a Unique index: %w", ErrConflict, c.name, err)
 		}
 		return err
@@ -150,9 +163,9 @@ func (c *collection[T]) createIndex(conn *sqlite.Conn, name, ddl string) error {
 
 // tableColumns returns the lower-cased column names of a table, nil when
 // there is no such table.
-func tableColumns(conn *sqlite.Conn, table string) (map[string]bool, error) {
+func tableColumns(conn backend.Conn, d *sqlgen.Dialect, table string) (map[string]bool, error) {
 	var have map[string]bool
-	err := query(conn, "SELECT name FROM pragma_table_info(?)", []any{table}, func(st *sqlite.Stmt) error {
+	err := query(conn, d.TableColumns, []any{table}, func(st backend.Stmt) error {
 		if have == nil {
 			have = map[string]bool{}
 		}
@@ -167,9 +180,9 @@ func tableColumns(conn *sqlite.Conn, table string) (map[string]bool, error) {
 // missing are added and filled from the stored blobs. Nothing is dropped
 // or loosened unless the declaration says DropIndex: another version of
 // the program may still use it. It runs inside the opening transaction.
-func (c *collection[T]) migrate(conn *sqlite.Conn, stored *storedCollection, cd *codec.Codec[T]) (*storedCollection, error) {
+func (c *collection[T]) migrate(conn backend.Conn, d *sqlgen.Dialect, stored *storedCollection, cd *codec.Codec[T]) (*storedCollection, error) {
 	t := c.table
-	have, err := tableColumns(conn, c.name)
+	have, err := tableColumns(conn, d, c.name)
 	if err != nil {
 		return nil, err
 	}
@@ -262,58 +275,86 @@ func (c *collection[T]) migrate(conn *sqlite.Conn, stored *storedCollection, cd 
 	return out, c.backfill(conn, cd, fill, fillCols)
 }
 
+// backfillPage is how many rows back-fill reads before it writes them:
+// reading and writing are not interleaved on one connection, which not
+// every database allows.
+const backfillPage = 512
+
 // backfill computes new index columns from every stored blob.
-func (c *collection[T]) backfill(conn *sqlite.Conn, cd *codec.Codec[T], fill []sqlgen.Column, cols []indexCol) error {
+func (c *collection[T]) backfill(conn backend.Conn, cd *codec.Codec[T], fill []sqlgen.Column, cols []indexCol) error {
 	upd, err := conn.PrepareOnce(c.table.UpdateColumns(fill))
 	if err != nil {
 		return err
 	}
 	defer upd.Close()
-	sel, err := conn.PrepareOnce(c.table.SelectColumns(nil))
-	if err != nil {
-		return err
+	type row struct {
+		id   []byte
+		vals []sqlValue
 	}
-	defer sel.Close()
-	for sel.Step() {
-		var v T
-		id := sel.ColumnBlob(0, nil)
-		if err := cd.Decode(sel.ColumnRawBlob(1), &v); err != nil {
-			if errors.Is(err, ErrSchema) {
-				// A value in an older shape (a field changed type): its new
-				// columns stay NULL until Migrate or a Save rewrites it, so
-				// the store still opens and Migrate can run.
-				continue
-			}
-			return fmt.Errorf("collection %q: back-filling index columns: id %s: %w", c.name, rowID(id), err)
+	var after []byte
+	for {
+		var page []row
+		var args []any
+		n := 0 // rows read, including those skipped
+		if after != nil {
+			args = []any{after}
 		}
-		rv := reflect.ValueOf(&v).Elem()
-		for i, col := range cols {
-			sv, err := col.conv(rv.FieldByIndex(col.index))
-			if err != nil {
-				return fmt.Errorf("%w: collection %q: back-filling index %q: id %s: %v", ErrInvalid, c.name, col.name, rowID(id), err)
+		err := query(conn, c.table.ScanPage(after != nil, backfillPage), args, func(sel backend.Stmt) error {
+			var v T
+			id := sel.ColumnBlob(0, nil)
+			after = id
+			n++
+			if err := cd.Decode(sel.ColumnRawBlob(1), &v); err != nil {
+				if errors.Is(err, ErrSchema) {
+					// A value in an older shape (a field changed type): its
+					// new columns stay NULL until Migrate or a Save rewrites
+					// it, so the store still opens and Migrate can run.
+					return nil
+				}
+				return fmt.Errorf("collection %q: back-filling index columns: id %s: %w", c.name, rowID(id), err)
 			}
-			sv.bind(upd, i+1)
-		}
-		upd.BindBlob(len(cols)+1, id)
-		if err := upd.Exec(); err != nil {
+			rv := reflect.ValueOf(&v).Elem()
+			r := row{id: id}
+			for _, col := range cols {
+				sv, err := col.conv(rv.FieldByIndex(col.index))
+				if err != nil {
+					return fmt.Errorf("%w: collection %q: back-filling index %q: id %s: %v", ErrInvalid, c.name, col.name, rowID(id), err)
+				}
+				r.vals = append(r.vals, sv)
+			}
+			page = append(page, r)
+			return nil
+		})
+		if err != nil {
 			return err
 		}
+		for _, r := range page {
+			for i, sv := range r.vals {
+				sv.bind(upd, i+1)
+			}
+			upd.BindBlob(len(cols)+1, r.id)
+			if err := upd.Exec(); err != nil {
+				return err
+			}
+		}
+		if n < backfillPage {
+			return nil
+		}
 	}
-	return sel.Err()
 }
 
 // makePlan plans the writes of this program against the table's columns
 // as recorded in stored: every column another version declared must be
 // computable from T, or this program would leave it stale.
-func (c *collection[T]) makePlan(conn *sqlite.Conn, stored *storedCollection) (*writePlan, error) {
-	have, err := tableColumns(conn, c.name)
+func (c *collection[T]) makePlan(conn backend.Conn, d *sqlgen.Dialect, stored *storedCollection) (*writePlan, error) {
+	have, err := tableColumns(conn, d, c.name)
 	if err != nil {
 		return nil, err
 	}
 	if have == nil {
 		return nil, fmt.Errorf("%w: collection %q: its table was dropped by another program", ErrSchema, c.name)
 	}
-	t := sqlgen.Table{Name: c.name, Columns: append([]sqlgen.Column(nil), c.table.Columns...)}
+	t := sqlgen.Table{D: d, Name: c.name, Columns: append([]sqlgen.Column(nil), c.table.Columns...)}
 	declared := map[string]bool{}
 	for _, col := range c.table.Columns {
 		declared[strings.ToLower(col.Name)] = true
@@ -345,26 +386,24 @@ func (c *collection[T]) makePlan(conn *sqlite.Conn, stored *storedCollection) (*
 	if old := c.plan.Load(); old != nil && old.upsert.SQL == t.Upsert() {
 		p.upsert = old.upsert
 	} else {
-		p.upsert = sqlite.NewQuery(t.Upsert())
+		p.upsert = backend.NewQuery(t.Upsert())
 	}
-	err = query(conn, sqlSchemaVersion, nil, func(st *sqlite.Stmt) error {
-		p.schema = st.ColumnInt64(0)
-		return nil
-	})
+	p.schema, err = conn.SchemaVersion()
 	return p, err
 }
 
 // replan re-reads the collection's columns after another program changed
 // the schema; it runs in the write transaction that noticed.
-func (c *collection[T]) replan(conn *sqlite.Conn) (*writePlan, error) {
-	stored, err := c.readStored(conn)
+func (c *collection[T]) replan(conn backend.Conn) (*writePlan, error) {
+	d := c.table.D
+	stored, err := c.readStored(conn, d)
 	if err != nil {
 		return nil, err
 	}
 	if stored == nil {
 		return nil, fmt.Errorf("%w: collection %q: its bookkeeping row was removed by another program", ErrSchema, c.name)
 	}
-	p, err := c.makePlan(conn, stored)
+	p, err := c.makePlan(conn, d, stored)
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +416,7 @@ func (c *collection[T]) replan(conn *sqlite.Conn) (*writePlan, error) {
 // program changed the table since the plan was made (it opened the file
 // with other index columns), the plan is made again first, in this
 // transaction, so every column the file has is filled.
-func (c *collection[T]) write(conn *sqlite.Conn, id ID[T], blob []byte, vals []sqlValue) error {
+func (c *collection[T]) write(conn backend.Conn, id ID[T], blob []byte, vals []sqlValue) error {
 	p := c.plan.Load()
 	v, err := conn.SchemaVersion()
 	if err != nil {
@@ -391,7 +430,7 @@ func (c *collection[T]) write(conn *sqlite.Conn, id ID[T], blob []byte, vals []s
 	return c.upsert(conn, p, id, blob, vals)
 }
 
-func (c *collection[T]) upsert(conn *sqlite.Conn, p *writePlan, id ID[T], blob []byte, vals []sqlValue) error {
+func (c *collection[T]) upsert(conn backend.Conn, p *writePlan, id ID[T], blob []byte, vals []sqlValue) error {
 	if len(vals) != len(c.cols) {
 		return fmt.Errorf("airnest: collection %q: %d index values for %d columns", c.name, len(vals), len(c.cols))
 	}

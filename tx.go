@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/airnest/airnest/internal/sqlite"
+	"github.com/airnest/airnest/internal/backend"
+	"github.com/airnest/airnest/internal/goid"
 )
 
 // Tx is a transaction across collections, given to the closure of Store.Tx
@@ -14,14 +15,14 @@ import (
 // ErrTxDone. It is not for concurrent use by several goroutines.
 type Tx struct {
 	store    *Store
-	conn     *sqlite.Conn
+	conn     backend.Conn
 	ctx      context.Context
 	readOnly bool
 	done     atomic.Bool
 	depth    int
 }
 
-// Tx runs fn in one write transaction (BEGIN IMMEDIATE). If fn returns nil
+// Tx runs fn in one write transaction. If fn returns nil
 // the transaction commits; if it returns an error, or ctx is done, it rolls
 // back and Tx returns that error; if fn panics it rolls back and the panic
 // goes on. Rollback runs even when ctx is cancelled.
@@ -36,24 +37,26 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		return err
 	}
 	defer s.leave()
-	if s.w.Reentrant() {
-		if s.active == nil {
-			return s.writeErr(sqlite.ErrReentrant)
+	if s.db.Reentrant() {
+		active, ok := s.active.Load(goid.Current())
+		if !ok {
+			return s.writeErr(backend.ErrReentrant)
 		}
-		return s.active.savepoint(ctx, fn)
+		return active.(*Tx).savepoint(ctx, fn)
 	}
-	err := s.w.Exclusive(ctx, func(conn *sqlite.Conn) (err error) {
+	err := s.db.Exclusive(ctx, func(conn backend.Conn) (err error) {
 		if ctx.Done() != nil {
 			conn.SetInterrupt(ctx)
 		}
-		if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
+		if err := conn.Exec(s.d.Begin); err != nil {
 			conn.SetInterrupt(context.Background())
 			return wrapOp("Store", "Tx", ctxErr(ctx, err))
 		}
 		tx := &Tx{store: s, conn: conn, ctx: ctx}
-		s.active = tx
+		g := goid.Current()
+		s.active.Store(g, tx)
 		defer func() {
-			s.active = nil
+			s.active.Delete(g)
 			tx.done.Store(true)
 			if r := recover(); r != nil {
 				conn.Rollback()
@@ -69,10 +72,10 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 			return err
 		}
 		if !conn.InTx() {
-			return errorf("airnest: Tx: SQLite rolled the transaction back after an error inside it")
+			return errorf("airnest: Tx: %w", backend.ErrRolledBack)
 		}
 		conn.SetInterrupt(context.Background())
-		if err := conn.Exec("COMMIT"); err != nil {
+		if err := conn.Exec(s.d.Commit); err != nil {
 			conn.Rollback()
 			return errorf("airnest: Tx: commit: %w", err)
 		}
@@ -128,7 +131,7 @@ func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return err
 	}
-	defer s.rd.Put(conn)
+	defer s.db.Release(conn)
 	// BEGIN is deferred: the snapshot starts at the first read, so read now.
 	if err := conn.BeginSnapshot(); err != nil {
 		return errorf("airnest: View: %w", ctxErr(ctx, err))
@@ -140,7 +143,7 @@ func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 
 // run executes one operation of a collection bound to tx; write marks an
 // operation that writes.
-func (tx *Tx) run(ctx context.Context, coll, op string, write bool, fn func(*sqlite.Conn) error) error {
+func (tx *Tx) run(ctx context.Context, coll, op string, write bool, fn func(backend.Conn) error) error {
 	if tx.done.Load() {
 		return errorf("airnest: %s.%s: %w", coll, op, ErrTxDone)
 	}
@@ -151,7 +154,7 @@ func (tx *Tx) run(ctx context.Context, coll, op string, write bool, fn func(*sql
 		return err
 	}
 	if !tx.readOnly && !tx.conn.InTx() {
-		return errorf("airnest: %s.%s: %w: SQLite rolled the transaction back after an earlier error", coll, op, ErrTxDone)
+		return errorf("airnest: %s.%s: %w: %w", coll, op, ErrTxDone, backend.ErrRolledBack)
 	}
 	if ctx != tx.ctx && ctx.Done() != nil {
 		// The statement stops when either the Tx's context or this call's

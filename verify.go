@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/gofrs/uuid/v5"
 
 	"github.com/airnest/airnest/codec"
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/sqlite"
 )
@@ -147,8 +147,8 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	if err != nil {
 		return VerifyReport{}, errorf("airnest: Verify: %w", err)
 	}
-	defer s.rd.Put(conn)
-	return verifyOn(ctx, conn, typed)
+	defer s.db.Release(conn)
+	return verifyOn(ctx, conn, s.d, s.db.Check, typed)
 }
 
 // VerifyFile checks the airnest file at path without the program's Go
@@ -166,24 +166,12 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 // Corruption is reported in the VerifyReport; the error is for a check that
 // could not run (no such file, not a SQLite file, the context's error).
 func VerifyFile(ctx context.Context, path string) (VerifyReport, error) {
-	if _, err := os.Stat(path); err != nil {
-		return VerifyReport{}, errorf("airnest: verify %s: %w", path, err)
-	}
-	cfg := sqlite.Config{
-		URI:         sqlite.FileURI(path) + "?mode=ro",
-		Synchronous: "NORMAL",
-		BusyTimeout: defaultBusyTimeout,
-		HeapLimit:   defaultMemoryLimit,
-	}
-	conn, err := sqlite.Open(ctx, cfg, true)
+	conn, err := sqlite.OpenReader(ctx, path)
 	if err != nil {
 		return VerifyReport{}, errorf("airnest: verify %s: %w", path, err)
 	}
 	defer conn.Close()
-	if ctx.Done() != nil {
-		conn.SetInterrupt(ctx)
-	}
-	rep, err := verifyOn(ctx, conn, nil)
+	rep, err := verifyOn(ctx, conn, sqlgen.SQLite, sqlite.Check, nil)
 	conn.Rollback()
 	if err != nil {
 		return rep, errorf("airnest: verify %s: %w", path, err)
@@ -193,7 +181,7 @@ func VerifyFile(ctx context.Context, path string) (VerifyReport, error) {
 
 // verifyOn runs every check on conn inside one read transaction. typed maps
 // table names to the collections declared with Go types.
-func verifyOn(ctx context.Context, conn *sqlite.Conn, typed map[string]collInit) (VerifyReport, error) {
+func verifyOn(ctx context.Context, conn backend.Conn, d *sqlgen.Dialect, check func(backend.Conn) ([]backend.Problem, error), typed map[string]collInit) (VerifyReport, error) {
 	var rep VerifyReport
 	// stop turns a failed read into an error when the context ended it, and
 	// into a problem otherwise (a corrupt page, an I/O error).
@@ -210,42 +198,32 @@ func verifyOn(ctx context.Context, conn *sqlite.Conn, typed map[string]collInit)
 	}
 	defer conn.Rollback()
 
-	// integrity_check reports "ok" alone or up to 100 lines of errors.
-	err := query(conn, "PRAGMA integrity_check", nil, func(st *sqlite.Stmt) error {
-		if msg := st.ColumnText(0); msg != "ok" {
-			rep.add(Problem{Check: "integrity", Detail: msg})
-		}
-		return nil
-	})
+	// The database's own checks (SQLite's integrity_check).
+	found, err := check(conn)
+	for _, p := range found {
+		rep.add(Problem{Check: p.Check, Collection: p.Table, Detail: p.Detail})
+	}
 	if err != nil {
 		if err := stop(Problem{Check: "integrity"}, err); err != nil {
 			return rep, err
 		}
 	}
-	err = query(conn, "PRAGMA foreign_key_check", nil, func(st *sqlite.Stmt) error {
-		rep.add(Problem{Check: "foreign_key", Collection: st.ColumnText(0),
-			Detail: fmt.Sprintf("row %d refers to a missing row of %s (foreign key %d)", st.ColumnInt64(1), st.ColumnText(2), st.ColumnInt64(3))})
-		return nil
-	})
-	if err != nil {
-		if err := stop(Problem{Check: "foreign_key"}, err); err != nil {
-			return rep, err
-		}
-	}
 
-	if _, err := readFormat(conn); errors.Is(err, ErrSchema) {
+	if _, err := readFormat(conn, d); errors.Is(err, ErrSchema) {
 		rep.add(Problem{Check: "schema", Detail: err.Error()})
 		return rep, nil
 	} else if err != nil {
 		return rep, stop(Problem{Check: "schema"}, err)
 	}
 	meta := 0
-	err = query(conn, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('_airnest_collections', '_airnest_keys')", nil, func(st *sqlite.Stmt) error {
-		meta = int(st.ColumnInt64(0))
-		return nil
-	})
-	if err != nil {
-		return rep, stop(Problem{Check: "schema"}, err)
+	for _, t := range []string{"_airnest_collections", "_airnest_keys"} {
+		ok, err := tableExists(conn, d, t)
+		if err != nil {
+			return rep, stop(Problem{Check: "schema"}, err)
+		}
+		if ok {
+			meta++
+		}
 	}
 	if meta != 2 {
 		rep.add(Problem{Check: "schema", Detail: "the bookkeeping tables _airnest_collections and _airnest_keys are missing: not an airnest file"})
@@ -254,7 +232,7 @@ func verifyOn(ctx context.Context, conn *sqlite.Conn, typed map[string]collInit)
 
 	stored := map[string]*storedCollection{}
 	var names []string
-	err = query(conn, "SELECT name, columns FROM _airnest_collections", nil, func(st *sqlite.Stmt) error {
+	err = query(conn, "SELECT name, columns FROM _airnest_collections", nil, func(st backend.Stmt) error {
 		name := st.ColumnText(0)
 		sc := &storedCollection{}
 		if err := json.Unmarshal([]byte(st.ColumnText(1)), sc); err != nil {
@@ -268,7 +246,7 @@ func verifyOn(ctx context.Context, conn *sqlite.Conn, typed map[string]collInit)
 	if err != nil {
 		return rep, stop(Problem{Check: "schema"}, err)
 	}
-	keys, err := readKeys(conn, "")
+	keys, err := readKeys(conn, d, "")
 	if err != nil {
 		return rep, stop(Problem{Check: "schema"}, err)
 	}
@@ -296,9 +274,9 @@ func verifyOn(ctx context.Context, conn *sqlite.Conn, typed map[string]collInit)
 		var err error
 		if ci, ok := typed[name]; ok {
 			vc.Typed = true
-			vc.Rows, err = ci.verify(conn, codec.NewRegistry(regs[name]), &rep)
+			vc.Rows, err = ci.verify(conn, d, codec.NewRegistry(regs[name]), &rep)
 		} else if sc := stored[name]; sc != nil {
-			vc.Rows, err = verifyStored(conn, name, sc, codec.NewRegistry(regs[name]), &rep)
+			vc.Rows, err = verifyStored(conn, d, name, sc, codec.NewRegistry(regs[name]), &rep)
 		}
 		if err != nil {
 			if err := stop(Problem{Check: "read", Collection: name}, err); err != nil {
@@ -322,7 +300,7 @@ func rowID(b []byte) string {
 // its ID is the row id, and each index column equals the value recomputed
 // from the decoded value. It returns the rows read; an error means reading
 // stopped.
-func (c *collection[T]) verify(conn *sqlite.Conn, reg *codec.Registry, rep *VerifyReport) (int, error) {
+func (c *collection[T]) verify(conn backend.Conn, d *sqlgen.Dialect, reg *codec.Registry, rep *VerifyReport) (int, error) {
 	cd := c.codec.Load()
 	st, err := conn.PrepareOnce(c.table.SelectColumns(c.table.Columns))
 	if err != nil {
@@ -407,12 +385,8 @@ type storedCheck struct {
 }
 
 // verifyStored checks a collection from its stored form only.
-func verifyStored(conn *sqlite.Conn, name string, sc *storedCollection, reg *codec.Registry, rep *VerifyReport) (int, error) {
-	var exists bool
-	err := query(conn, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", []any{name}, func(*sqlite.Stmt) error {
-		exists = true
-		return nil
-	})
+func verifyStored(conn backend.Conn, d *sqlgen.Dialect, name string, sc *storedCollection, reg *codec.Registry, rep *VerifyReport) (int, error) {
+	exists, err := tableExists(conn, d, name)
 	if err != nil {
 		return 0, err
 	}
@@ -420,11 +394,7 @@ func verifyStored(conn *sqlite.Conn, name string, sc *storedCollection, reg *cod
 		rep.add(Problem{Check: "schema", Collection: name, Detail: "registered in _airnest_collections but its table is missing"})
 		return 0, nil
 	}
-	have := map[string]bool{}
-	err = query(conn, "SELECT name FROM pragma_table_info(?)", []any{name}, func(st *sqlite.Stmt) error {
-		have[strings.ToLower(st.ColumnText(0))] = true
-		return nil
-	})
+	have, err := tableColumns(conn, d, name)
 	if err != nil {
 		return 0, err
 	}
@@ -469,7 +439,7 @@ func verifyStored(conn *sqlite.Conn, name string, sc *storedCollection, reg *cod
 		}
 	}
 
-	st, err := conn.PrepareOnce(sqlgen.Table{Name: name}.SelectColumns(cols))
+	st, err := conn.PrepareOnce(sqlgen.Table{D: d, Name: name}.SelectColumns(cols))
 	if err != nil {
 		return 0, err
 	}

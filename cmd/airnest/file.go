@@ -12,6 +12,7 @@ import (
 
 	"github.com/airnest/airnest"
 	"github.com/airnest/airnest/codec"
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/sqlite"
 )
@@ -54,7 +55,7 @@ func openReader(ctx context.Context, path string) (*sqlite.Conn, error) {
 		c.SetInterrupt(ctx)
 	}
 	n := 0
-	err = each(c, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('_airnest_collections', '_airnest_keys')", nil, func(st *sqlite.Stmt) error {
+	err = each(c, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('_airnest_collections', '_airnest_keys')", nil, func(st backend.Stmt) error {
 		n = int(st.ColumnInt64(0))
 		return nil
 	})
@@ -62,7 +63,7 @@ func openReader(ctx context.Context, path string) (*sqlite.Conn, error) {
 		err = errors.New("not an airnest file (it has no _airnest_collections and _airnest_keys tables)")
 	}
 	if err == nil {
-		err = each(c, sqlgen.ReadFormat, nil, func(st *sqlite.Stmt) error {
+		err = each(c, sqlgen.SQLite.ReadFormat, nil, func(st backend.Stmt) error {
 			return sqlgen.CheckFormat(st.ColumnInt64(0), st.ColumnInt64(1))
 		})
 	}
@@ -133,7 +134,7 @@ func openStore(ctx context.Context, path string) (*airnest.Store, error) {
 }
 
 // each runs one statement with bound arguments, calling row for each row.
-func each(c *sqlite.Conn, sql string, args []any, row func(*sqlite.Stmt) error) error {
+func each(c *sqlite.Conn, sql string, args []any, row func(backend.Stmt) error) error {
 	return c.Each(sql, args, row)
 }
 
@@ -182,7 +183,7 @@ func (c *collection) columnNames() []string {
 // readCollections reads every collection's bookkeeping, in name order.
 func readCollections(c *sqlite.Conn) ([]*collection, error) {
 	var out []*collection
-	err := each(c, "SELECT name, go_type, columns, created FROM _airnest_collections ORDER BY name", nil, func(st *sqlite.Stmt) error {
+	err := each(c, "SELECT name, go_type, columns, created FROM _airnest_collections ORDER BY name", nil, func(st backend.Stmt) error {
 		out = append(out, &collection{Name: st.ColumnText(0), GoType: st.ColumnText(1), Schema: json.RawMessage(st.ColumnText(2)), Created: st.ColumnInt64(3)})
 		return nil
 	})
@@ -190,7 +191,7 @@ func readCollections(c *sqlite.Conn) ([]*collection, error) {
 		return nil, err
 	}
 	for _, col := range out {
-		err := each(c, "SELECT space, name, key, type FROM _airnest_keys WHERE collection = ? ORDER BY space, key", []any{col.Name}, func(st *sqlite.Stmt) error {
+		err := each(c, "SELECT space, name, key, type FROM _airnest_keys WHERE collection = ? ORDER BY space, key", []any{col.Name}, func(st backend.Stmt) error {
 			col.Keys = append(col.Keys, codec.Entry{Space: st.ColumnText(0), Name: st.ColumnText(1), Key: uint64(st.ColumnInt64(2)), Type: st.ColumnText(3)})
 			return nil
 		})

@@ -23,6 +23,7 @@ import (
 	"github.com/airnest/airnest"
 	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/atomicfile"
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/sqlite"
 )
@@ -40,7 +41,7 @@ func importMigrations(conn *sqlite.Conn, ms []exportMigration, imported map[stri
 			conn.Rollback()
 		}
 	}()
-	if err := conn.Exec(sqlgen.Migrations); err != nil {
+	if err := conn.Exec(sqlgen.SQLite.Migrations()); err != nil {
 		return err
 	}
 	for _, m := range ms {
@@ -186,7 +187,7 @@ func (a *app) importInto(ctx context.Context, tmp string, root *os.Root, meta ex
 	if ctx.Done() != nil {
 		conn.SetInterrupt(ctx)
 	}
-	if err := conn.Exec(sqlgen.Meta); err != nil {
+	if err := conn.Exec(sqlgen.SQLite.Meta()); err != nil {
 		return nil, err
 	}
 	var total int64
@@ -359,7 +360,7 @@ type inLine struct {
 
 // importLine checks one line and inserts it with ins (parameters: id, v,
 // then the index columns in order).
-func importLine(ins *sqlite.Stmt, c *collection, text []byte) error {
+func importLine(ins backend.Stmt, c *collection, text []byte) error {
 	var l inLine
 	dec := json.NewDecoder(bytes.NewReader(text))
 	dec.DisallowUnknownFields()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/sqlite"
 )
@@ -97,7 +98,7 @@ func hostileColumn(label, bad string) hostile {
 		quote: []string{quoteName(bad)},
 		file: func(t *testing.T, c *sqlite.Conn) {
 			var cols string
-			c.Each("SELECT columns FROM _airnest_collections WHERE name = 'Job'", nil, func(st *sqlite.Stmt) error {
+			c.Each("SELECT columns FROM _airnest_collections WHERE name = 'Job'", nil, func(st backend.Stmt) error {
 				cols = st.ColumnText(0)
 				return nil
 			})

@@ -12,6 +12,7 @@ import (
 	"github.com/gofrs/uuid/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/sqlite"
 )
@@ -47,7 +48,7 @@ opened it. Reads one snapshot; never writes.`,
 			var list []entry
 			for _, c := range cs {
 				e := entry{Name: c.Name, GoType: c.GoType, Indexes: []string{}}
-				err := each(conn, fmt.Sprintf("SELECT count(*), coalesce(sum(length(v)), 0) FROM %s", sqlgen.Quote(c.Name)), nil, func(st *sqlite.Stmt) error {
+				err := each(conn, fmt.Sprintf("SELECT count(*), coalesce(sum(length(v)), 0) FROM %s", sqlgen.Quote(c.Name)), nil, func(st backend.Stmt) error {
 					e.Rows, e.BlobBytes = st.ColumnInt64(0), st.ColumnInt64(1)
 					return nil
 				})
@@ -245,7 +246,7 @@ format of 'airnest export').`,
 func countRows(conn *sqlite.Conn, q *rowQuery) int64 {
 	sql, args := q.sql()
 	n := int64(-1)
-	each(conn, "SELECT count(*) FROM ("+sql+")", args, func(st *sqlite.Stmt) error {
+	each(conn, "SELECT count(*) FROM ("+sql+")", args, func(st backend.Stmt) error {
 		n = st.ColumnInt64(0)
 		return nil
 	})

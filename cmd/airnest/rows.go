@@ -13,6 +13,7 @@ import (
 	"github.com/gofrs/uuid/v5"
 
 	"github.com/airnest/airnest/codec"
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/sqlite"
 )
@@ -101,7 +102,7 @@ func uuidValue(v any) any {
 }
 
 // sqlValue renders the current row's column i for JSON by its storage class.
-func sqlValue(st *sqlite.Stmt, i int) any {
+func sqlValue(st backend.Stmt, i int) any {
 	switch st.ColumnType(i).String() {
 	case "INTEGER":
 		return st.ColumnInt64(i)
@@ -163,7 +164,7 @@ func (q *rowQuery) sql() (string, []any) {
 // however many rows there are.
 func (q *rowQuery) run(conn *sqlite.Conn, fn func(*line) error) error {
 	sql, args := q.sql()
-	return each(conn, sql, args, func(st *sqlite.Stmt) error {
+	return each(conn, sql, args, func(st backend.Stmt) error {
 		id, err := idString(st.ColumnRawBlob(0))
 		if err != nil {
 			return fmt.Errorf("collection %s: %w", q.c.Name, err)

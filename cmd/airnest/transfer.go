@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airnest/airnest/internal/atomicfile"
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlite"
 )
 
@@ -173,7 +174,7 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 // readMigrations reads the bookkeeping of airnest.Migrate, if any.
 func readMigrations(conn *sqlite.Conn) ([]exportMigration, error) {
 	exists := false
-	err := each(conn, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_airnest_migrations'", nil, func(*sqlite.Stmt) error {
+	err := each(conn, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_airnest_migrations'", nil, func(backend.Stmt) error {
 		exists = true
 		return nil
 	})
@@ -181,7 +182,7 @@ func readMigrations(conn *sqlite.Conn) ([]exportMigration, error) {
 		return nil, err
 	}
 	var out []exportMigration
-	err = each(conn, "SELECT collection, name, upto, cursor, done, total, started, finished FROM _airnest_migrations ORDER BY collection, name", nil, func(st *sqlite.Stmt) error {
+	err = each(conn, "SELECT collection, name, upto, cursor, done, total, started, finished FROM _airnest_migrations ORDER BY collection, name", nil, func(st backend.Stmt) error {
 		m := exportMigration{Collection: st.ColumnText(0), Name: st.ColumnText(1), Done: st.ColumnInt64(4), Total: st.ColumnInt64(5), Started: nanoTime(st.ColumnInt64(6))}
 		for i, to := range []**string{&m.Upto, &m.Cursor} {
 			if st.ColumnType(2+i).String() == "NULL" {

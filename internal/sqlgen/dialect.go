@@ -34,6 +34,13 @@ type Dialect struct {
 	// StoredCollection reads (name, columns) of the collection named ?,
 	// ignoring case.
 	StoredCollection string
+	// KeyTypes is the expression that lists the stored types of a key
+	// registry row: "text,text,integer,text" when it is sound.
+	KeyTypes string
+	// ForUpdate, appended to a SELECT in a write transaction, locks the rows
+	// it returns until the transaction ends ("" where a write transaction
+	// excludes every other writer anyway).
+	ForUpdate string
 	// MaxName is the longest identifier the database keeps whole, in bytes.
 	MaxName int
 }
@@ -50,6 +57,7 @@ var SQLite = &Dialect{
 	TableExists:      "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?",
 	NameClash:        "SELECT type, name FROM sqlite_schema WHERE name = ? COLLATE NOCASE AND NOT (type = 'index' AND tbl_name = ? COLLATE NOCASE)",
 	StoredCollection: "SELECT name, columns FROM _airnest_collections WHERE name = ? COLLATE NOCASE",
+	KeyTypes:         "typeof(space)||','||typeof(name)||','||typeof(key)||','||typeof(type)",
 	MaxName:          128,
 }
 
@@ -80,6 +88,8 @@ UPDATE _airnest_format SET application_id = %[1]d, version = %[2]d`, Application
 	AND NOT (c.relkind = 'i' AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
 		WHERE i.indexrelid = c.oid AND lower(t.relname) = lower(?)))`,
 	StoredCollection: "SELECT name, columns FROM _airnest_collections WHERE lower(name) = lower(?)",
+	KeyTypes:         "'text,text,integer,text'", // the columns' types are fixed
+	ForUpdate:        " FOR UPDATE",
 	MaxName:          63,
 }
 

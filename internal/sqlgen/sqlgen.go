@@ -168,10 +168,7 @@ func (t Table) Load() string {
 // LoadForUpdate is Load that also locks the row until the transaction ends
 // where the database locks rows (read-modify-write in Update).
 func (t Table) LoadForUpdate() string {
-	if t.D.or().pg {
-		return t.Load() + " FOR UPDATE"
-	}
-	return t.Load()
+	return t.Load() + t.D.or().ForUpdate
 }
 
 // Exists selects 1 when the id is present.
@@ -190,6 +187,16 @@ func (t Table) Scan() string { return fmt.Sprintf("SELECT id, v FROM %s ORDER BY
 // ScanAfter is Scan continued after an id (keyset paging for streaming).
 func (t Table) ScanAfter() string {
 	return fmt.Sprintf("SELECT id, v FROM %s WHERE id > %s ORDER BY id", Quote(t.Name), t.D.param(1))
+}
+
+// ScanPage selects id and blob of at most limit rows in id order, after an
+// id when after is set (its one parameter).
+func (t Table) ScanPage(after bool, limit int) string {
+	where := ""
+	if after {
+		where = " WHERE id > " + t.D.param(1)
+	}
+	return fmt.Sprintf("SELECT id, v FROM %s%s ORDER BY id LIMIT %d", Quote(t.Name), where, limit)
 }
 
 // Count counts the rows.

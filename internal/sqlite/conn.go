@@ -592,7 +592,7 @@ func (c *Conn) Each(sql string, args []any, row func(backend.Stmt) error) error 
 
 // Bind binds a to parameter i of st by its Go type: nil (and a nil []byte)
 // as NULL, string, int64, float64 or []byte.
-func Bind(st *Stmt, i int, a any) error {
+func Bind(st backend.Stmt, i int, a any) error {
 	switch a := a.(type) {
 	case nil:
 		return st.BindNull(i)
