@@ -60,14 +60,14 @@ func (v sqlValue) String() string {
 
 // column reads the stored value of column col of the current row.
 func column(st backend.Stmt, col int) sqlValue {
-	switch st.ColumnType(col).String() {
-	case "INTEGER":
+	switch st.ColumnType(col) {
+	case backend.Integer:
 		return sqlValue{kind: sqlInt, i: st.ColumnInt64(col)}
-	case "FLOAT":
+	case backend.Float:
 		return sqlValue{kind: sqlFloat, f: st.ColumnFloat(col)}
-	case "TEXT":
+	case backend.Text:
 		return sqlValue{kind: sqlText, s: st.ColumnText(col)}
-	case "BLOB":
+	case backend.Blob:
 		return sqlValue{kind: sqlBlob, b: st.ColumnBlob(col, nil)}
 	}
 	return sqlValue{}

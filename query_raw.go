@@ -64,7 +64,7 @@ func (c *Coll[T]) QueryRaw(ctx context.Context, sql string, args ...any) ([]T, e
 		}
 		dec := c.c.codec.Load()
 		for st.Step() {
-			if t := st.ColumnType(blob).String(); t != "BLOB" {
+			if t := st.ColumnType(blob); t != backend.Blob {
 				return fmt.Errorf("%w: row %d: column %s is %s, not a stored value", ErrInvalid, len(out)+1, sqlgen.BlobColumn, t)
 			}
 			var v T

@@ -106,7 +106,7 @@ func sqlValue(st backend.Stmt, i int) any {
 	switch st.ColumnType(i).String() {
 	case "INTEGER":
 		return st.ColumnInt64(i)
-	case "FLOAT":
+	case "REAL":
 		f := st.ColumnFloat(i)
 		switch {
 		case math.IsInf(f, 1):

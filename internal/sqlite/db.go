@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/airnest/airnest/internal/backend"
@@ -15,10 +16,16 @@ import (
 func init() {
 	backend.Register(backend.Opener{
 		Name:     "sqlite",
-		Match:    func(string) bool { return true },
+		Match:    isPath,
 		Open:     openDB,
 		Classify: classify,
 	})
+}
+
+// isPath reports a dsn that names an SQLite file: anything but a URL of
+// another database.
+func isPath(dsn string) bool {
+	return !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://")
 }
 
 func classify(err error) backend.Class {
