@@ -2,6 +2,7 @@ package airnest_test
 
 import (
 	"fmt"
+	"github.com/airnest/airnest/internal/pgtest"
 	"os"
 	"strconv"
 	"testing"
@@ -34,7 +35,9 @@ func TestMain(m *testing.M) {
 		helperChild(mode)
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.StopShared()
+	os.Exit(code)
 }
 
 // helperChild runs the child program named by AIRNEST_HELPER (runKilled
