@@ -1,7 +1,8 @@
-// Package airnest stores typed Go values in one SQLite file: declare a struct
-// and a collection once, then save, load, update, query and delete values of
-// that type from many goroutines, with no schema files, no migrations and no
-// SQL unless you want it.
+// Package airnest stores typed Go values in one SQLite file, or in a
+// PostgreSQL database when an application outgrows one machine: declare a
+// struct and a collection once, then save, load, update, query and delete
+// values of that type from many goroutines, with no schema files, no
+// migrations and no SQL unless you want it.
 //
 //	type Job struct {
 //		ID       airnest.ID[Job] // UUIDv7, assigned by the first Save
@@ -17,6 +18,31 @@
 //	err := store.Open(ctx, "app.db", nil)
 //	err = Jobs.Save(ctx, &job)
 //	job, err = Jobs.Load(ctx, job.ID)
+//
+// # Databases
+//
+// [Store.Open] takes an SQLite path, or a postgres:// (postgresql://) URL
+// for PostgreSQL 15 or later through pgx; nothing else in the program
+// changes. On PostgreSQL the tables live in the connection's current schema
+// (pick one with the URL's search_path parameter), several processes and
+// servers may open the same database, and schema changes at Open are
+// serialized across them with an advisory lock. What differs: [Query.Explain]
+// prints PostgreSQL's plan; [Coll.QueryRaw] takes that database's SQL ($1
+// parameters on PostgreSQL); [Store.Backup] and [Store.Vacuum] return
+// [ErrInvalid] on PostgreSQL, naming pg_dump and autovacuum; [Store.Tx] on
+// PostgreSQL runs at READ COMMITTED, where Load and Update inside it lock
+// the row they read, while on SQLite a write transaction excludes every
+// other writer.
+//
+// Inside, the package plans and a backend runs the plans. The root package
+// owns the typed API, the codec, index columns and queries as a tree;
+// internal/sqlgen writes every statement's text for the database's dialect;
+// internal/backend is the seam: a backend hands out connections whose
+// prepared statements bind parameters and step through rows, runs write
+// jobs and transactions, and does what only it knows (backups, vacuum,
+// integrity checks). internal/sqlite (group commit, reader pool) and
+// internal/postgres (pgx pools) implement it; a new database is a folder
+// that implements the seam and registers itself, not a rewrite.
 //
 // # Collections
 //
