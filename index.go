@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/backend"
+	"github.com/airnest/airnest/internal/sqlgen"
 )
 
 // sqlValue is a value as SQLite stores it in an index column.

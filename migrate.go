@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/airnest/airnest/codec"
-	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/backend"
+	"github.com/airnest/airnest/internal/sqlgen"
 )
 
 // MigrateOptions configures Migrate. A nil *MigrateOptions means the

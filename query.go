@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/backend"
+	"github.com/airnest/airnest/internal/sqlgen"
 )
 
 // Query is a query on one collection, made by Coll.Where. Its methods return

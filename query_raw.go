@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/backend"
+	"github.com/airnest/airnest/internal/sqlgen"
 )
 
 // QueryRaw runs one SQL statement of your own and decodes the stored value in

@@ -4,8 +4,8 @@ import (
 	"context"
 	"iter"
 
-	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/backend"
+	"github.com/airnest/airnest/internal/sqlgen"
 )
 
 // Find returns the matching values, in order.

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/airnest/airnest/codec"
-	"github.com/airnest/airnest/internal/sqlgen"
 	"github.com/airnest/airnest/internal/backend"
+	"github.com/airnest/airnest/internal/sqlgen"
 )
 
 // DropIndex removes index columns (or a composite "a,b" index) that an
