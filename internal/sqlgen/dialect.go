@@ -23,9 +23,10 @@ type Dialect struct {
 	// BumpSchema, run at the end of every schema sync, changes it where the
 	// database does not do so by itself ("").
 	SchemaVersion, BumpSchema string
-	// FormatTable creates where the format is recorded ("" for a file
-	// header); ReadFormat reads (application id, format version), no row
-	// meaning none recorded; WriteFormat records this release's.
+	// FormatTable creates where the format is recorded, with a row of
+	// zeros ("" for a file header); ReadFormat reads (application id,
+	// format version), zeros meaning none recorded; WriteFormat records
+	// this release's.
 	FormatTable, ReadFormat, WriteFormat string
 	// TableColumns lists the column names of table ?; TableExists returns
 	// a row when table ? exists; NameClash returns (kind, name) of every
@@ -75,11 +76,10 @@ var Postgres = &Dialect{
 	application_id BIGINT NOT NULL,
 	version BIGINT NOT NULL,
 	schema_version BIGINT NOT NULL DEFAULT 0
-)`,
-	ReadFormat: "SELECT application_id, version FROM _airnest_format",
-	WriteFormat: fmt.Sprintf(`INSERT INTO _airnest_format (application_id, version)
-	SELECT %[1]d, %[2]d WHERE NOT EXISTS (SELECT 1 FROM _airnest_format);
-UPDATE _airnest_format SET application_id = %[1]d, version = %[2]d`, ApplicationID, FormatVersion),
+);
+INSERT INTO _airnest_format (application_id, version) SELECT 0, 0 WHERE NOT EXISTS (SELECT 1 FROM _airnest_format)`,
+	ReadFormat:   "SELECT application_id, version FROM _airnest_format",
+	WriteFormat:  fmt.Sprintf(`UPDATE _airnest_format SET application_id = %d, version = %d`, ApplicationID, FormatVersion),
 	TableColumns: "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?",
 	TableExists:  "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = ?",
 	NameClash: `SELECT CASE c.relkind WHEN 'i' THEN 'index' WHEN 'I' THEN 'index' WHEN 'v' THEN 'view' WHEN 'm' THEN 'view' WHEN 'S' THEN 'sequence' ELSE 'table' END, c.relname
