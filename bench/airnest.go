@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/airnest/airnest"
 )
@@ -14,8 +15,9 @@ var readers int
 
 // airImpl runs the workloads through airnest's public API only.
 type airImpl struct {
+	name  string // "airnest", or "airnest on <database>" when two are compared
 	ctx   context.Context
-	path  string
+	path  string // a file, or a postgres:// URL
 	store *airnest.Store
 	jobs  *airnest.Coll[Job]
 	pool  []Job
@@ -28,10 +30,13 @@ func openAirnest(ctx context.Context, path string, sync airnest.Sync, pool []Job
 	if err := store.Open(ctx, path, &airnest.Options{Sync: sync, Readers: readers}); err != nil {
 		return nil, err
 	}
-	return &airImpl{ctx: ctx, path: path, store: store, jobs: jobs, pool: pool}, nil
+	return &airImpl{name: "airnest", ctx: ctx, path: path, store: store, jobs: jobs, pool: pool}, nil
 }
 
-func (a *airImpl) Name() string { return "airnest" }
+func (a *airImpl) Name() string { return a.name }
+
+// isPostgres reports a store on PostgreSQL.
+func (a *airImpl) isPostgres() bool { return strings.HasPrefix(a.path, "postgres") }
 
 func (a *airImpl) Preload(n, batch int) error {
 	for done := 0; done < n; {
@@ -117,6 +122,11 @@ func (a *airImpl) Disk() (int64, error) {
 	db, err := a.db()
 	if err != nil {
 		return 0, err
+	}
+	if a.isPostgres() {
+		var n int64
+		err := db.QueryRowContext(a.ctx, fmt.Sprintf(`SELECT pg_total_relation_size('%q')`, a.jobs.Name())).Scan(&n)
+		return n, err
 	}
 	if _, err := db.ExecContext(a.ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return 0, err

@@ -179,14 +179,29 @@ func compareMode(ctx context.Context, cfg config, dir, mode string, pool []Job) 
 			im.Close()
 		}
 	}()
-	if cfg.impls != "baseline" {
+	if cfg.postgres != "" {
+		// airnest on SQLite against airnest on PostgreSQL: what each
+		// operation costs on either database, in one process.
+		a, err := openAirnest(ctx, filepath.Join(dir, "airnest-"+mode+".db"), sm, pool)
+		if err != nil {
+			return false, err
+		}
+		a.name = "airnest on SQLite"
+		ims = append(ims, a)
+		p, err := openAirnest(ctx, cfg.postgres, sm, pool)
+		if err != nil {
+			return false, err
+		}
+		p.name = "airnest on PostgreSQL"
+		ims = append(ims, p)
+	} else if cfg.impls != "baseline" {
 		a, err := openAirnest(ctx, filepath.Join(dir, "airnest-"+mode+".db"), sm, pool)
 		if err != nil {
 			return false, err
 		}
 		ims = append(ims, a)
 	}
-	if cfg.impls != "airnest" {
+	if cfg.impls != "airnest" && cfg.postgres == "" {
 		b, err := openBaseline(filepath.Join(dir, "baseline-"+mode+".db"), mode, pool)
 		if err != nil {
 			return false, err
@@ -236,7 +251,7 @@ func compareMode(ctx context.Context, cfg config, dir, mode string, pool []Job) 
 		rows = append(rows, res)
 	}
 	ok := printTable(cfg, mode, ims, rows)
-	if len(ims) == 2 {
+	if len(ims) == 2 && cfg.postgres == "" {
 		sizesOK, err := printSizes(ctx, cfg, disk, blob, pool)
 		if err != nil {
 			return false, err
@@ -329,10 +344,11 @@ func printTable(cfg config, mode string, ims []impl, rows []rowResult) bool {
 		return true
 	}
 	ok := true
-	fmt.Fprintln(o, "Rates are medians over the rounds; the ratio is the median over rounds of airnest ÷ baseline in the same round.")
-	fmt.Fprintln(o, "Rows: each table's row count when the workload began (airnest / baseline).")
+	a, b := ims[0].Name(), ims[1].Name()
+	fmt.Fprintf(o, "Rates are medians over the rounds; the ratio is the median over rounds of %s ÷ %s in the same round.\n", a, b)
+	fmt.Fprintf(o, "Rows: each table's row count when the workload began (%s / %s).\n", a, b)
 	fmt.Fprintln(o)
-	fmt.Fprintln(o, "| workload | rows | airnest | baseline | ratio | target | allocs/op airnest / baseline |")
+	fmt.Fprintf(o, "| workload | rows | %s | %s | ratio | target | allocs/op |\n", a, b)
 	fmt.Fprintln(o, "|---|--:|--:|--:|--:|--:|--:|")
 	for _, r := range rows {
 		if r.status != "" {
@@ -340,7 +356,9 @@ func printTable(cfg config, mode string, ims []impl, rows []rowResult) bool {
 			continue
 		}
 		target := r.w.target
-		if strings.HasSuffix(r.w.name, "concurrent savers") {
+		if cfg.postgres != "" {
+			target = 0 // two databases: costs, not a target
+		} else if strings.HasSuffix(r.w.name, "concurrent savers") {
 			target = 1.2
 			if mode != "NORMAL" {
 				target = 3.0

@@ -5,6 +5,7 @@
 //	go run ./bench                 # the comparison, 100,000 rows
 //	go run ./bench -scale          # load, query and scan at 10k, 100k, 1M rows
 //	go run ./bench -short          # a tiny run, seconds (CI)
+//	go run ./bench -postgres start # airnest on SQLite against airnest on PostgreSQL
 //
 // Each workload runs for -dur per implementation, split into -rounds
 // segments run alternately (A B B A ...) so that a noisy machine hits both
@@ -25,6 +26,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/airnest/airnest/internal/pgtest"
 )
 
 type config struct {
@@ -42,6 +45,9 @@ type config struct {
 	out     io.Writer
 	tiny    bool
 	workers int // concurrent savers
+	// postgres, when set, is the URL of a PostgreSQL database: the
+	// comparison is then airnest on SQLite against airnest on it.
+	postgres string
 }
 
 func main() {
@@ -63,6 +69,7 @@ func main() {
 	flag.BoolVar(&cfg.check, "check", false, "exit with status 1 when a target is missed")
 	flag.IntVar(&readers, "readers", 0, "airnest Options.Readers (0: the default)")
 	flag.IntVar(&cfg.workers, "savers", 8, "goroutines of the concurrent-savers workload")
+	flag.StringVar(&cfg.postgres, "postgres", "", "compare airnest on SQLite with airnest on PostgreSQL: a database URL, or \"start\" for a temporary server (needs PostgreSQL's binaries)")
 	flag.Parse()
 
 	cfg.syncs = strings.Split(strings.ToUpper(*syncs), ",")
@@ -84,6 +91,21 @@ func main() {
 		cfg = cfg.tinyConfig()
 	}
 	cfg.out = os.Stdout
+	if cfg.postgres == "start" {
+		srv, err := pgtest.Start(context.Background())
+		if err != nil {
+			fatal(err)
+		}
+		defer srv.Stop()
+		if cfg.postgres, err = srv.NewDatabase(context.Background()); err != nil {
+			fatal(err)
+		}
+	}
+	if cfg.postgres != "" {
+		// PostgreSQL commits by its own settings: one round, SQLite in the
+		// last mode asked for (FULL by default), like for like.
+		cfg.syncs = cfg.syncs[len(cfg.syncs)-1:]
+	}
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err != nil {
