@@ -46,11 +46,14 @@ func (s Sync) pragma() (string, error) {
 	return "", fmt.Errorf("%w: Options.Sync %d", ErrInvalid, int(s))
 }
 
-// Options configures a Store. A nil *Options means the defaults.
+// Options configures a Store. A nil *Options means the defaults. Each
+// field says which database it applies to; the others ignore it.
 type Options struct {
-	// Sync is the durability of a commit; the zero value is SyncFull.
+	// Sync (SQLite) is the durability of a commit; the zero value is
+	// SyncFull. PostgreSQL commits as its server is configured
+	// (synchronous_commit, on by default: durable on return).
 	Sync Sync
-	// Readers is the most reader connections the store opens, each on
+	// Readers (both) is the most reader connections the store opens, each on
 	// first need (default: twice GOMAXPROCS, at least 4). Goroutines that
 	// find every reader busy wait, idle, while a writer takes the CPU; one
 	// that already holds a reader (a read through the store inside View)
@@ -61,18 +64,19 @@ type Options struct {
 	// writes, committing concurrent writes together.
 	Writers int
 	// BusyTimeout is how long a statement waits for a lock held by another
-	// process before failing with a busy error (default 5s).
+	// process (SQLite) or session (PostgreSQL: lock_timeout) before failing
+	// with ErrBusy (default 5s).
 	BusyTimeout time.Duration
-	// ConnMemoryLimit caps the heap SQLite may use on each connection, in
+	// ConnMemoryLimit (SQLite) caps the heap SQLite may use on each connection, in
 	// bytes (default 256 MiB). Each connection runs in its own sandbox.
 	ConnMemoryLimit int64
-	// MaxBatch bounds how many concurrent writes one group commit carries
+	// MaxBatch (SQLite) bounds how many concurrent writes one group commit carries
 	// (default 256).
 	MaxBatch int
-	// VFS names a registered SQLite VFS to open the file through instead of
+	// VFS (SQLite) names a registered SQLite VFS to open the file through instead of
 	// the operating system's (advanced: fault-injection tests use it).
 	VFS string
-	// CheckpointPages is how many pages the WAL may hold before the writer
+	// CheckpointPages (SQLite) is how many pages the WAL may hold before the writer
 	// copies them back into the database file (a PASSIVE checkpoint, which
 	// never blocks readers): default 4000, about 16 MiB. NoCheckpoint leaves
 	// checkpoints to an external tool such as Litestream, whose own
@@ -80,7 +84,7 @@ type Options struct {
 	// larger between the tool's checkpoints); without such a tool the WAL
 	// grows until the store closes.
 	CheckpointPages int
-	// WALSizeLimit is the size in bytes the WAL file is cut back to when it
+	// WALSizeLimit (SQLite) is the size in bytes the WAL file is cut back to when it
 	// restarts after a checkpoint (SQLite's journal_size_limit). Default:
 	// twice the WAL's size at the checkpoint interval (about 31 MiB), so a WAL that
 	// grew during a burst or under a replication tool does not keep that
