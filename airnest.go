@@ -97,9 +97,10 @@ const (
 	defaultMemoryLimit = 256 << 20
 )
 
-// Store is one SQLite file holding every collection declared on it.
-// Declare it at package level with NewStore, declare collections on it, then
-// Open it once the path is known.
+// Store is one database (an SQLite file, or a PostgreSQL database) holding
+// every collection declared on it. Declare it at package level with
+// NewStore, declare collections on it, then Open it once the path or URL is
+// known.
 //
 // Store is safe for concurrent use by many goroutines. It logs nothing.
 type Store struct {
@@ -134,10 +135,11 @@ func NewStore() *Store {
 	return &Store{names: map[string]string{}, closed: make(chan struct{}, 1)}
 }
 
-// Open opens (creating if needed) the SQLite file at path. See Store.Open.
-func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
+// Open opens (creating if needed) the SQLite file at path, or the
+// PostgreSQL database at a postgres:// URL. See Store.Open.
+func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	s := NewStore()
-	if err := s.Open(ctx, path, opts); err != nil {
+	if err := s.Open(ctx, dsn, opts); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -150,13 +152,18 @@ func OpenMemory(ctx context.Context, opts *Options) (*Store, error) {
 }
 
 // Open opens the SQLite file at path (":memory:" for an in-memory database),
-// in WAL mode, and creates or updates the tables of every collection declared
-// so far, in one transaction. A file of another application (PRAGMA
-// application_id) or of a newer airnest format (PRAGMA user_version) fails
-// with ErrSchema naming both; a file from before formats were recorded is
-// upgraded in place. It fails if the store is already open; a
-// closed store may be opened again, on the same file or another, and its
-// collections are set up again on it.
+// in WAL mode, or, given a postgres:// or postgresql:// URL, that PostgreSQL
+// database (tables in the connection's current schema: set search_path in
+// the URL to choose one). It creates or updates the tables of every
+// collection declared so far, in one transaction; on PostgreSQL an advisory
+// lock makes several processes opening at once take turns. A file of
+// another application (PRAGMA application_id) or a database of a newer
+// airnest format fails with ErrSchema naming both; one from before formats
+// were recorded is upgraded in place. An unreachable server, a bad URL or
+// credentials fail with the driver's error (the password is never
+// repeated). It fails if the store is already open; a closed store may be
+// opened again, on the same database or another, and its collections are
+// set up again on it.
 func (s *Store) Open(ctx context.Context, dsn string, opts *Options) error {
 	if opts == nil {
 		opts = &Options{}
