@@ -325,8 +325,10 @@ func (c *Coll[T]) read(ctx context.Context, op string, fn func(conn backend.Conn
 // guarded runs fn on conn, through the connection's Guarded where it has
 // one (SQLite turns the driver's out-of-memory panic into an error there).
 func guarded(conn backend.Conn, fn func(backend.Conn) error) error {
-	if g, ok := conn.(interface{ Guarded(func() error) error }); ok {
-		return g.Guarded(func() error { return fn(conn) })
+	if g, ok := conn.(interface {
+		Guarded(func(backend.Conn) error) error
+	}); ok {
+		return g.Guarded(fn)
 	}
 	return fn(conn)
 }

@@ -323,11 +323,11 @@ func (c *Conn) prepareOnce(sql string) (*Stmt, error) {
 	return &Stmt{s}, nil
 }
 
-// Guarded runs fn, turning the driver's out-of-memory panic into an error
-// (and marking c for repair).
-func (c *Conn) Guarded(fn func() error) (err error) {
+// Guarded runs fn on c, turning the driver's out-of-memory panic into an
+// error (and marking c for repair).
+func (c *Conn) Guarded(fn func(backend.Conn) error) (err error) {
 	defer Guard(c, &err)
-	return fn()
+	return fn(c)
 }
 
 // SetInterrupt makes a done ctx interrupt the running statement; it returns
