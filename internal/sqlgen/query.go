@@ -243,7 +243,14 @@ func (w *writer) orderBy(q Select, expr bool) {
 
 func (w *writer) limit() {
 	w.s(" LIMIT ")
-	w.arg(ArgLimit, 0)
+	if w.d.or().pg {
+		// PostgreSQL refuses a negative LIMIT; NULL is its "no limit".
+		w.s("NULLIF(")
+		w.arg(ArgLimit, 0)
+		w.s("::bigint, -1)")
+	} else {
+		w.arg(ArgLimit, 0)
+	}
 	w.s(" OFFSET ")
 	w.arg(ArgOffset, 0)
 }
@@ -406,9 +413,11 @@ var inValue = map[string]string{
 // pgInValue is inValue for PostgreSQL.
 var pgInValue = map[string]string{
 	"INTEGER": "value::bigint",
-	"REAL":    "value::double precision",
-	"TEXT":    `convert_from(decode(value, 'hex'), 'UTF8') COLLATE "C"`,
-	"BLOB":    "decode(value, 'hex')",
+	// The root writes ±Inf as ±9e999, which SQLite reads as infinite and
+	// PostgreSQL refuses as out of range.
+	"REAL": "(CASE value WHEN '9e999' THEN 'Infinity' WHEN '-9e999' THEN '-Infinity' ELSE value END)::double precision",
+	"TEXT": `convert_from(decode(value, 'hex'), 'UTF8') COLLATE "C"`,
+	"BLOB": "decode(value, 'hex')",
 }
 
 // keyset writes "the row comes after the cursor row in the ordering".

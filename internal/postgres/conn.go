@@ -1,0 +1,398 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/airnest/airnest/internal/backend"
+	"github.com/airnest/airnest/internal/sqlgen"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// conn is airnest's state on one server connection: its prepared
+// statements, the context its statements run under, and the transaction
+// bookkeeping. It lives as long as the connection (in pgconn's CustomData),
+// so statements prepared once serve every later borrower.
+type conn struct {
+	db     *DB
+	pg     *pgconn.PgConn
+	pooled *pgxpool.Conn // the pool's handle while lent
+	extra  *pgx.Conn     // a reader opened past the pool's size; closed at Release
+
+	stmts   []*stmt // by backend.Query.ID
+	onceSeq int
+	ctx     context.Context
+	changes int64
+
+	// begin holds BEGIN until the next statement, which carries it to the
+	// server in the same round trip.
+	begin string
+	// user: the connection belongs to Exclusive, whose transactions run
+	// user code that may catch a statement's error and go on; each write
+	// then runs inside a savepoint that its failure rolls back alone.
+	user bool
+	// open is the statement whose rows are streaming in; any other use of
+	// the connection first reads them into memory.
+	open *stmt
+
+	schema   int64
+	schemaOK bool
+}
+
+const customKey = "airnest"
+
+// connOf returns the airnest state of pg, making it on first use.
+func (d *DB) connOf(pg *pgconn.PgConn) *conn {
+	if c, ok := pg.CustomData()[customKey].(*conn); ok {
+		return c
+	}
+	c := &conn{db: d, pg: pg, ctx: context.Background()}
+	pg.CustomData()[customKey] = c
+	return c
+}
+
+// Savepoint text guarding one statement of a user transaction.
+const (
+	spSet    = "SAVEPOINT airnest_stmt"
+	spDone   = "RELEASE SAVEPOINT airnest_stmt"
+	spUndo   = "ROLLBACK TO SAVEPOINT airnest_stmt; RELEASE SAVEPOINT airnest_stmt"
+	lockPart = "SELECT pg_advisory_xact_lock_shared(%d)"
+)
+
+// schemaShared waits for a schema sync in progress (which holds the same
+// key exclusively, Dialect.SchemaLock) and keeps the next one from starting
+// until this transaction ends, so the schema version read after it stays
+// true until commit.
+var schemaShared = fmt.Sprintf(lockPart, sqlgen.ApplicationID)
+
+var qSchemaVersion = backend.NewQuery(sqlgen.Postgres.SchemaVersion)
+
+// spill reads the rows of a statement still streaming into memory, so the
+// connection can carry another statement.
+func (c *conn) spill() {
+	if s := c.open; s != nil {
+		c.open = nil
+		s.buffer()
+	}
+}
+
+// guarded reports whether s runs inside its own savepoint.
+func (c *conn) guarded(s *stmt) bool {
+	return c.user && (!s.readOnly || s.once) && c.InTx()
+}
+
+// start sends s's execution. Alone it streams; with a pending BEGIN, a
+// savepoint or the schema lock it goes as one batch (one round trip) whose
+// rows are read into memory.
+func (c *conn) start(s *stmt, pre ...string) {
+	c.spill()
+	guard := c.guarded(s)
+	if c.begin == "" && !guard && len(pre) == 0 {
+		s.rr = c.pg.ExecStatement(c.ctx, s.desc, s.params, s.formats, s.results)
+		c.open = s
+		return
+	}
+	if c.begin != "" {
+		pre = append([]string{c.begin}, pre...)
+		c.begin = ""
+	}
+	if guard {
+		pre = append(pre, spSet)
+	}
+	var b pgconn.Batch
+	for _, p := range pre {
+		b.ExecParams(p, nil, nil, nil, nil)
+	}
+	b.ExecStatement(s.desc, s.params, s.formats, s.results)
+	if guard {
+		b.ExecParams(spDone, nil, nil, nil, nil)
+	}
+	mrr := c.pg.ExecBatch(c.ctx, &b)
+	var tag pgconn.CommandTag
+	var err error
+	for n := 0; mrr.NextResult(); n++ {
+		rr := mrr.ResultReader()
+		if n != len(pre) {
+			if _, e := rr.Close(); e != nil && err == nil {
+				err = e
+			}
+			continue
+		}
+		for rr.NextRow() {
+			s.rows = append(s.rows, copyValues(rr.Values()))
+		}
+		if tag, err = rr.Close(); err != nil {
+			break
+		}
+	}
+	if e := mrr.Close(); err == nil {
+		err = e
+	}
+	if err != nil && guard && c.pg.TxStatus() == 'E' {
+		c.simple(context.Background(), spUndo)
+	}
+	c.done(s, tag, err)
+}
+
+// done records the end of s's execution.
+func (c *conn) done(s *stmt, tag pgconn.CommandTag, err error) {
+	if err != nil {
+		s.err, s.rows = c.explain(err), s.rows[:0]
+		return
+	}
+	if tag.Insert() || tag.Update() || tag.Delete() || strings.HasPrefix(tag.String(), "MERGE") {
+		c.changes = tag.RowsAffected()
+	}
+}
+
+// explain adds what only the backend knows to a statement's error.
+func (c *conn) explain(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42601" && strings.Contains(pe.Message, "multiple commands") {
+		return fmt.Errorf("%w: %w", backend.ErrMultiple, err)
+	}
+	return err
+}
+
+// simple runs sql (one or more statements) with the simple protocol.
+func (c *conn) simple(ctx context.Context, sql string) ([]*pgconn.Result, error) {
+	c.spill()
+	if c.begin != "" {
+		sql = c.begin + "; " + sql
+		c.begin = ""
+	}
+	res, err := c.pg.Exec(ctx, sql).ReadAll()
+	return res, c.explain(err)
+}
+
+// Prepare returns the connection's statement for q, preparing it once.
+func (c *conn) Prepare(q *backend.Query) (backend.Stmt, error) {
+	if q.ID < len(c.stmts) {
+		if s := c.stmts[q.ID]; s != nil {
+			return s, nil
+		}
+	} else {
+		c.stmts = append(c.stmts, make([]*stmt, q.ID+1-len(c.stmts))...)
+	}
+	s, err := c.prepare("an"+strconv.Itoa(q.ID), q.SQL, false)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[q.ID] = s
+	return s, nil
+}
+
+// PrepareOnce prepares sql, one statement, for one use.
+func (c *conn) PrepareOnce(sql string) (backend.Stmt, error) {
+	if multiple(sql) {
+		return nil, fmt.Errorf("%w: %q", backend.ErrMultiple, sql)
+	}
+	if strings.TrimSpace(strings.Trim(sql, "; \t\r\n")) == "" {
+		return nil, fmt.Errorf("%w: empty statement", backend.ErrMultiple)
+	}
+	c.onceSeq++
+	name := "ano" + strconv.Itoa(c.onceSeq)
+	if !c.user || !c.InTx() {
+		return c.prepare(name, sql, true)
+	}
+	// A statement the server cannot parse would end a user's transaction.
+	if _, err := c.simple(c.ctx, spSet); err != nil {
+		return nil, err
+	}
+	s, err := c.prepare(name, sql, true)
+	undo := spDone
+	if err != nil {
+		undo = spUndo
+	}
+	if _, e := c.simple(context.Background(), undo); e != nil && err == nil {
+		s.Close()
+		return nil, e
+	}
+	return s, err
+}
+
+func (c *conn) prepare(name, sql string, once bool) (*stmt, error) {
+	c.spill()
+	desc, err := c.pg.Prepare(c.ctx, name, sql, nil)
+	if err != nil {
+		return nil, c.explain(err)
+	}
+	return newStmt(c, desc, once), nil
+}
+
+// Exec runs sql, one or more statements without parameters. BEGIN waits to
+// go with the next statement.
+func (c *conn) Exec(sql string) error {
+	c.schemaOK = false
+	if sql == sqlgen.Postgres.Begin && c.begin == "" && c.pg.TxStatus() == 'I' {
+		c.begin = sql
+		return nil
+	}
+	if sql == sqlgen.Postgres.Commit && c.begin != "" {
+		c.begin = "" // nothing ran
+		return nil
+	}
+	res, err := c.simple(c.ctx, sql)
+	if err != nil {
+		return err
+	}
+	if sql == sqlgen.Postgres.Commit && len(res) > 0 && res[len(res)-1].CommandTag.String() == "ROLLBACK" {
+		return fmt.Errorf("postgres: COMMIT: %w", backend.ErrRolledBack)
+	}
+	return nil
+}
+
+// Each runs one statement with ? placeholders and args bound in order.
+func (c *conn) Each(sql string, args []any, row func(backend.Stmt) error) error {
+	st, err := c.PrepareOnce(sqlgen.Postgres.Rebind(sql))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for i, a := range args {
+		if err := bind(st, i+1, a); err != nil {
+			return err
+		}
+	}
+	for st.Step() {
+		if row != nil {
+			if err := row(st); err != nil {
+				return err
+			}
+		}
+	}
+	return st.Err()
+}
+
+// bind binds a by its Go type: nil (and a nil []byte) as NULL, string,
+// int64, float64 or []byte.
+func bind(st backend.Stmt, i int, a any) error {
+	switch a := a.(type) {
+	case nil:
+		return st.BindNull(i)
+	case string:
+		return st.BindText(i, a)
+	case int64:
+		return st.BindInt64(i, a)
+	case float64:
+		return st.BindFloat(i, a)
+	case []byte:
+		if a == nil {
+			return st.BindNull(i)
+		}
+		return st.BindBlob(i, a)
+	}
+	return fmt.Errorf("postgres: cannot bind %T", a)
+}
+
+func (c *conn) Changes() int64 { return c.changes }
+
+// InTx reports an open transaction that can still commit: after an error
+// PostgreSQL keeps it open but refuses everything but ROLLBACK ('E').
+func (c *conn) InTx() bool {
+	return c.begin != "" || !c.pg.IsClosed() && c.pg.TxStatus() == 'T'
+}
+
+// rollbackTimeout bounds a ROLLBACK, which runs whatever the caller's
+// context says: a server that does not answer loses the connection, and
+// with it the transaction.
+const rollbackTimeout = 10 * time.Second
+
+// Rollback ends the transaction, if any. It clears the interrupt first so
+// that ROLLBACK itself runs after the caller's context ended.
+func (c *conn) Rollback() error {
+	c.spill()
+	c.ctx, c.begin, c.schemaOK = context.Background(), "", false
+	if c.pg.IsClosed() || c.pg.TxStatus() == 'I' {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
+	defer cancel()
+	_, err := c.simple(ctx, "ROLLBACK")
+	return err
+}
+
+// BeginSnapshot opens a read-only REPEATABLE READ transaction whose
+// snapshot is taken at once, by its first statement.
+func (c *conn) BeginSnapshot() error {
+	c.begin = ""
+	_, err := c.simple(c.ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
+	return err
+}
+
+// SchemaVersion reads the schema version once per transaction. Inside a
+// transaction it first takes the schema lock shared (see schemaShared), in
+// the same round trip.
+func (c *conn) SchemaVersion() (int64, error) {
+	if c.schemaOK && c.InTx() {
+		return c.schema, nil
+	}
+	st, err := c.Prepare(qSchemaVersion)
+	if err != nil {
+		return 0, fmt.Errorf("reading the schema version: %w", err)
+	}
+	s := st.(*stmt)
+	s.Reset()
+	var pre []string
+	if c.InTx() {
+		pre = []string{schemaShared}
+	}
+	s.running = true
+	c.start(s, pre...)
+	ok := s.Step()
+	v := s.ColumnInt64(0)
+	if err := s.Reset(); err != nil {
+		return 0, fmt.Errorf("reading the schema version: %w", err)
+	}
+	if !ok {
+		return 0, errors.New("reading the schema version: _airnest_format has no row")
+	}
+	c.schema, c.schemaOK = v, c.InTx()
+	return v, nil
+}
+
+// SetInterrupt makes ctx bound the statements that follow.
+func (c *conn) SetInterrupt(ctx context.Context) context.Context {
+	old := c.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c.ctx = ctx
+	return old
+}
+
+// Plan steps the EXPLAIN statement st and returns its lines under the
+// header SQLite's backend writes.
+func (c *conn) Plan(st backend.Stmt) (string, error) {
+	var b strings.Builder
+	b.WriteString("QUERY PLAN\n")
+	for st.Step() {
+		b.WriteString(st.ColumnText(0))
+		b.WriteByte('\n')
+	}
+	if err := st.Err(); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// reset makes the connection ready for its next borrower: no rows
+// streaming, no transaction, no interrupt.
+func (c *conn) reset() {
+	c.user = false
+	for _, s := range c.stmts {
+		if s != nil && s.running {
+			s.Reset()
+		}
+	}
+	if c.open != nil {
+		c.open.finish()
+	}
+	c.Rollback()
+}
