@@ -85,7 +85,10 @@ func Classify(err error) backend.Class {
 			return backend.Gone
 		}
 	}
-	if pgconn.Timeout(err) {
+	// pgconn reports a statement its context stopped as the context's
+	// error, wrapped (deadline, or done before the statement began) or bare
+	// (cancelled midway).
+	if pgconn.Timeout(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return backend.Interrupt
 	}
 	var ce *pgconn.ConnectError
