@@ -14,25 +14,22 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// parseErr explains a URL pgx cannot read, without the password it may hold.
+// parseErr explains a URL pgx cannot read, without the password it may
+// hold (pgx's own message masks it; what it misses is masked here).
 func parseErr(dsn, safe string, err error) error {
 	msg := err.Error()
-	var pe *pgconn.ParseConfigError
-	if errors.As(err, &pe) {
-		msg = pe.Error()
-		if inner := errors.Unwrap(pe); inner != nil {
-			msg = inner.Error()
-		}
-	}
 	if u, uerr := url.Parse(dsn); uerr == nil && u.User != nil {
 		if pw, ok := u.User.Password(); ok && pw != "" {
 			msg = strings.ReplaceAll(msg, pw, "xxxxx")
 		}
 	} else if i, j := strings.Index(dsn, "://"), strings.LastIndex(dsn, "@"); i >= 0 && j > i {
-		// An unparsable URL: hide everything between :// and @.
-		msg = strings.ReplaceAll(msg, dsn[i+3:j], "xxxxx")
+		msg = strings.ReplaceAll(msg, dsn[i+3:j], "xxxxx") // the whole user info
 	}
-	return fmt.Errorf("postgres: cannot use the URL %s: %s (want postgres://user:password@host:port/database?param=value)", safe, msg)
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		msg = safe + ": " + msg
+	}
+	return fmt.Errorf("postgres: bad URL: %s (want postgres://user:password@host:port/database?param=value)", msg)
 }
 
 // connectErr explains why the server could not be reached: what was tried
