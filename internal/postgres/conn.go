@@ -71,7 +71,13 @@ const (
 // true until commit.
 var schemaShared = fmt.Sprintf(lockPart, sqlgen.ApplicationID)
 
-var qSchemaVersion = backend.NewQuery(sqlgen.Postgres.SchemaVersion)
+var (
+	qSchemaVersion = backend.NewQuery(sqlgen.Postgres.SchemaVersion)
+	qSchemaShared  = backend.NewQuery(schemaShared)
+	qBegin         = backend.NewQuery(sqlgen.Postgres.Begin)
+	qSpSet         = backend.NewQuery(spSet)
+	qSpDone        = backend.NewQuery(spDone)
+)
 
 // spill reads the rows of a statement still streaming into memory, so the
 // connection can carry another statement.
@@ -89,8 +95,9 @@ func (c *conn) guarded(s *stmt) bool {
 
 // start sends s's execution. Alone it streams; with a pending BEGIN, a
 // savepoint or the schema lock it goes as one batch (one round trip) whose
-// rows are read into memory.
-func (c *conn) start(s *stmt, pre ...string) {
+// rows are read into memory. The statements around it are prepared once
+// per connection, like airnest's own.
+func (c *conn) start(s *stmt, pre ...*backend.Query) {
 	c.spill()
 	guard := c.guarded(s)
 	if c.begin == "" && !guard && len(pre) == 0 {
@@ -99,19 +106,29 @@ func (c *conn) start(s *stmt, pre ...string) {
 		return
 	}
 	if c.begin != "" {
-		pre = append([]string{c.begin}, pre...)
+		pre = append([]*backend.Query{qBegin}, pre...)
 		c.begin = ""
 	}
 	if guard {
-		pre = append(pre, spSet)
+		pre = append(pre, qSpSet)
+	}
+	post := []*backend.Query{}
+	if guard {
+		post = append(post, qSpDone)
 	}
 	var b pgconn.Batch
-	for _, p := range pre {
-		b.ExecParams(p, nil, nil, nil, nil)
+	for _, q := range pre {
+		if err := c.control(&b, q); err != nil {
+			c.done(s, pgconn.CommandTag{}, err)
+			return
+		}
 	}
 	b.ExecStatement(s.desc, s.params, s.formats, s.results)
-	if guard {
-		b.ExecParams(spDone, nil, nil, nil, nil)
+	for _, q := range post {
+		if err := c.control(&b, q); err != nil {
+			c.done(s, pgconn.CommandTag{}, err)
+			return
+		}
 	}
 	mrr := c.pg.ExecBatch(c.ctx, &b)
 	var tag pgconn.CommandTag
@@ -138,6 +155,16 @@ func (c *conn) start(s *stmt, pre ...string) {
 		c.simple(context.Background(), spUndo)
 	}
 	c.done(s, tag, err)
+}
+
+// control adds q, a statement without parameters or rows, to b.
+func (c *conn) control(b *pgconn.Batch, q *backend.Query) error {
+	st, err := c.Prepare(q)
+	if err != nil {
+		return err
+	}
+	b.ExecStatement(st.(*stmt).desc, nil, nil, nil)
+	return nil
 }
 
 // done records the end of s's execution.
@@ -339,9 +366,9 @@ func (c *conn) SchemaVersion() (int64, error) {
 	}
 	s := st.(*stmt)
 	s.Reset()
-	var pre []string
+	var pre []*backend.Query
 	if c.InTx() {
-		pre = []string{schemaShared}
+		pre = []*backend.Query{qSchemaShared}
 	}
 	s.running = true
 	c.start(s, pre...)

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/airnest/airnest/internal/backend"
@@ -53,6 +55,9 @@ func ctxOr(ctx context.Context) context.Context {
 func (d *DB) acquire(ctx context.Context, p *pgxpool.Pool) (*conn, error) {
 	pc, err := p.Acquire(ctx)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, fmt.Errorf("postgres: waiting for a connection: %w", err)
+		}
 		return nil, d.connectErr(ctx, err)
 	}
 	c := d.connOf(pc.Conn().PgConn())
