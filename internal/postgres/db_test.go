@@ -285,8 +285,31 @@ func TestInterleavedStatements(t *testing.T) {
 	setup(t, db)
 	save(t, db, queryRows...)
 	q := backend.NewQuery(jobTable.Scan())
+	// On a reader, outside a transaction.
+	read(t, db, func(c backend.Conn) error {
+		st, err := c.Prepare(q)
+		if err != nil {
+			return err
+		}
+		defer st.Reset()
+		n := 0
+		for ; st.Step(); n++ {
+			id, blob := st.ColumnRawBlob(0)[0], st.ColumnRawBlob(1)
+			if got, err := load(c, id); got != string(blob) {
+				t.Errorf("row %d: loaded %q (%v), streamed %q", id, got, err, blob)
+			}
+		}
+		if n != len(queryRows) {
+			t.Errorf("reader: streamed %d rows, want %d", n, len(queryRows))
+		}
+		return st.Err()
+	})
+	// In a user transaction already under way, with writes in between.
 	err := db.Exclusive(context.Background(), func(c backend.Conn) error {
 		c.Exec("BEGIN")
+		if _, err := load(c, 1); err != nil {
+			return err
+		}
 		st, err := c.Prepare(q)
 		if err != nil {
 			return err
@@ -387,11 +410,22 @@ func TestSchemaVersionWaitsForSync(t *testing.T) {
 			return err
 		}})
 	}()
-	waitFor(t, db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-	select {
-	case v := <-got:
-		t.Fatalf("SchemaVersion read %d while a schema sync held the lock", v)
-	default:
+	// Either the write waits for the lock, or it reads the version at once.
+	sdb, err := db.SQLDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for waiting := 0; waiting == 0; {
+		select {
+		case v := <-got:
+			close(release)
+			<-syncDone
+			t.Fatalf("SchemaVersion read %d while a schema sync held the lock", v)
+		default:
+		}
+		if err := sdb.QueryRow("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
 	}
 	close(release)
 	if err := <-syncDone; err != nil {
