@@ -24,6 +24,7 @@ type conn struct {
 	pg     *pgconn.PgConn
 	pooled *pgxpool.Conn // the pool's handle while lent
 	extra  *pgx.Conn     // a reader opened past the pool's size; closed at Release
+	holder uintptr       // the goroutine that holds the reader (goid.Current)
 
 	stmts   []*stmt // by backend.Query.ID
 	onceSeq int

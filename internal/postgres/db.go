@@ -146,27 +146,39 @@ func (d *DB) Exclusive(ctx context.Context, fn func(c backend.Conn) error) error
 
 // Read lends a read-only connection; ctx's end stops its statements. A
 // goroutine that holds a reader already never waits for another (it may be
-// waiting for itself): when the pool is exhausted it gets an extra
-// connection, closed at Release.
+// waiting for itself): it takes an idle one, or one the pool may still
+// open, or else an extra connection that Release closes.
 func (d *DB) Read(ctx context.Context) (backend.Conn, error) {
 	ctx = ctxOr(ctx)
 	g := goid.Current()
 	var c *conn
 	var err error
-	if d.readers.has(g) && d.readPool.Stat().AcquiredConns() >= d.readPool.Config().MaxConns {
-		c, err = d.extraReader(ctx)
+	if d.readers.has(g) {
+		c, err = d.nestedReader(ctx)
 	} else {
 		c, err = d.acquire(ctx, d.readPool)
 	}
 	if err != nil {
 		return nil, err
 	}
+	c.holder = g
 	d.readers.add(g, 1)
 	c.SetInterrupt(ctx)
 	return c, nil
 }
 
-func (d *DB) extraReader(ctx context.Context) (*conn, error) {
+func (d *DB) nestedReader(ctx context.Context) (*conn, error) {
+	if idle := d.readPool.AcquireAllIdle(ctx); len(idle) > 0 {
+		for _, pc := range idle[1:] {
+			pc.Release()
+		}
+		c := d.connOf(idle[0].Conn().PgConn())
+		c.pooled, c.ctx = idle[0], context.Background()
+		return c, nil
+	}
+	if d.readPool.Stat().TotalConns() < d.readPool.Config().MaxConns {
+		return d.acquire(ctx, d.readPool)
+	}
 	x, err := pgx.ConnectConfig(ctx, d.readPool.Config().ConnConfig.Copy())
 	if err != nil {
 		return nil, d.connectErr(ctx, err)
@@ -176,8 +188,10 @@ func (d *DB) extraReader(ctx context.Context) (*conn, error) {
 	return c, nil
 }
 
-// Release gives back a connection from Read.
+// Release gives back a connection from Read (from any goroutine).
 func (d *DB) Release(bc backend.Conn) {
-	d.readers.add(goid.Current(), -1)
-	d.release(bc.(*conn))
+	c := bc.(*conn)
+	d.readers.add(c.holder, -1)
+	c.holder = 0
+	d.release(c)
 }

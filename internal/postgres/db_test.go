@@ -265,7 +265,6 @@ func TestNestedRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Release(a)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, err := db.Read(ctx)
@@ -275,7 +274,17 @@ func TestNestedRead(t *testing.T) {
 	if err := b.Each("SELECT 1", nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	db.Release(b)
+	// Released elsewhere, a reader still counts for the goroutine that got it.
+	done := make(chan struct{})
+	go func() { db.Release(b); close(done) }()
+	<-done
+	if !db.HeldByCaller() {
+		t.Error("HeldByCaller false while still holding the first reader")
+	}
+	db.Release(a)
+	if db.HeldByCaller() {
+		t.Error("HeldByCaller true after releasing both")
+	}
 }
 
 // Rows of one statement keep coming while other statements run on the

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -345,7 +346,10 @@ func (s *stmt) Close() error {
 	if c.pg.IsClosed() {
 		return nil
 	}
-	return c.pg.Deallocate(c.ctx, s.desc.Name)
+	// Not under c.ctx: a statement stopped by its context is still freed.
+	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
+	defer cancel()
+	return c.pg.Deallocate(ctx, s.desc.Name)
 }
 
 func (s *stmt) ReadOnly() bool   { return s.readOnly }
