@@ -105,3 +105,55 @@ func TestOpenDeadline(t *testing.T) {
 		t.Errorf("class %v", Classify(err))
 	}
 }
+
+// Info and errors show the URL without its password.
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://bob:pw@h:5/db?sslmode=disable":    "postgres://bob@h:5/db?sslmode=disable",
+		"postgresql://h/db?password=pw&search_path=s": "postgresql://h/db?search_path=s",
+		"postgres://h/db": "postgres://h/db",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if !Match("PostgreSQL://h/db") || !Match("postgres://h") || Match("/data/postgres.db") {
+		t.Error("Match")
+	}
+}
+
+// A server that goes away fails statements with a Gone error, not a hang;
+// once it is back the pools hand out working connections again.
+func TestServerGone(t *testing.T) {
+	db, _ := openDB(t, backend.Config{})
+	read(t, db, func(c backend.Conn) error { return c.Each("SELECT 1", nil, nil) })
+	srv := pgtest.Shared(t)
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	restarted := false
+	defer func() {
+		if !restarted {
+			srv.Restart(ctx)
+		}
+	}()
+	// A backend may answer once more before it notices its postmaster died.
+	var err error
+	for err == nil && ctx.Err() == nil {
+		var c backend.Conn
+		if c, err = db.Read(ctx); err == nil {
+			err = c.Each("SELECT 1", nil, nil)
+			db.Release(c)
+		}
+	}
+	if err == nil || Classify(err) != backend.Gone {
+		t.Fatalf("a statement on a killed server: %v (class %v)", err, Classify(err))
+	}
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, srv.Log())
+	}
+	restarted = true
+	read(t, db, func(c backend.Conn) error { return c.Each("SELECT 1", nil, nil) })
+}
