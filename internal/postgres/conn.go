@@ -108,7 +108,6 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 	}
 	if c.begin != "" {
 		pre = append([]*backend.Query{qBegin}, pre...)
-		c.begin = ""
 	}
 	if guard {
 		pre = append(pre, qSpSet)
@@ -131,6 +130,7 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 			return
 		}
 	}
+	c.begin = "" // on its way, now that the batch is whole
 	mrr := c.pg.ExecBatch(c.ctx, &b)
 	var tag pgconn.CommandTag
 	var err error

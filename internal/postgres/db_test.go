@@ -32,17 +32,23 @@ func load(c backend.Conn, id byte) (string, error) {
 	return v, st.Reset()
 }
 
-func count(t *testing.T, c backend.Conn) int64 {
+// wantCount checks how many rows the Job table holds.
+func wantCount(t *testing.T, db *DB, want int64) {
 	t.Helper()
-	st, err := c.Prepare(qCount)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Reset()
-	if !st.Step() {
-		t.Fatal(st.Err())
-	}
-	return st.ColumnInt64(0)
+	read(t, db, func(c backend.Conn) error {
+		st, err := c.Prepare(qCount)
+		if err != nil {
+			return err
+		}
+		defer st.Reset()
+		if !st.Step() {
+			return st.Err()
+		}
+		if n := st.ColumnInt64(0); n != want {
+			t.Errorf("the table holds %d rows, want %d", n, want)
+		}
+		return nil
+	})
 }
 
 // Upsert, load, exists and delete through the generated SQL, on the cached
@@ -85,12 +91,7 @@ func TestRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read(t, db, func(c backend.Conn) error {
-		if n := count(t, c); n != 1 {
-			t.Errorf("count after delete: %d", n)
-		}
-		return nil
-	})
+	wantCount(t, db, 1)
 }
 
 // A Write whose Run fails or panics leaves nothing behind; the panic goes
@@ -130,12 +131,7 @@ func TestWriteRollsBack(t *testing.T) {
 	if !errors.Is(err, backend.ErrRolledBack) {
 		t.Fatalf("Write after a swallowed error: %v, want ErrRolledBack", err)
 	}
-	read(t, db, func(c backend.Conn) error {
-		if n := count(t, c); n != 1 {
-			t.Errorf("rows: %d, want only the one saved", n)
-		}
-		return nil
-	})
+	wantCount(t, db, 1)
 }
 
 // Inside a user transaction a failing statement is undone alone, as on

@@ -139,23 +139,3 @@ func read(t testing.TB, db *DB, fn func(c backend.Conn) error) {
 		t.Fatal(err)
 	}
 }
-
-// ids runs q (bound with args in order) and returns the first byte of
-// each row's id.
-func ids(c backend.Conn, q *backend.Query, args ...any) ([]byte, error) {
-	st, err := c.Prepare(q)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Reset()
-	for i, a := range args {
-		if err := bind(st, i+1, a); err != nil {
-			return nil, err
-		}
-	}
-	var out []byte
-	for st.Step() {
-		out = append(out, st.ColumnRawBlob(0)[0])
-	}
-	return out, st.Err()
-}
