@@ -142,3 +142,21 @@ func BenchmarkTxWrite(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoad: one Load on a pooled reader.
+func BenchmarkLoad(b *testing.B) {
+	db, _ := openDB(b, backend.Config{})
+	setup(b, db)
+	save(b, db, row{id: 1, blob: "value"})
+	b.ResetTimer()
+	for range b.N {
+		c, err := db.Read(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if v, err := load(c, 1); err != nil || v != "value" {
+			b.Fatal(v, err)
+		}
+		db.Release(c)
+	}
+}
