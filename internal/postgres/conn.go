@@ -60,17 +60,16 @@ func (d *DB) connOf(pg *pgconn.PgConn) *conn {
 
 // Savepoint text guarding one statement of a user transaction.
 const (
-	spSet    = "SAVEPOINT airnest_stmt"
-	spDone   = "RELEASE SAVEPOINT airnest_stmt"
-	spUndo   = "ROLLBACK TO SAVEPOINT airnest_stmt; RELEASE SAVEPOINT airnest_stmt"
-	lockPart = "SELECT pg_advisory_xact_lock_shared(%d)"
+	spSet  = "SAVEPOINT airnest_stmt"
+	spDone = "RELEASE SAVEPOINT airnest_stmt"
+	spUndo = "ROLLBACK TO SAVEPOINT airnest_stmt; RELEASE SAVEPOINT airnest_stmt"
 )
 
 // schemaShared waits for a schema sync in progress (which holds the same
 // key exclusively, Dialect.SchemaLock) and keeps the next one from starting
 // until this transaction ends, so the schema version read after it stays
 // true until commit.
-var schemaShared = fmt.Sprintf(lockPart, sqlgen.ApplicationID)
+var schemaShared = fmt.Sprintf("SELECT pg_advisory_xact_lock_shared(%d)", sqlgen.ApplicationID)
 
 var (
 	qSchemaVersion = backend.NewQuery(sqlgen.Postgres.SchemaVersion)
