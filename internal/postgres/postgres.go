@@ -173,7 +173,7 @@ func (d *DB) Info(bc backend.Conn) (backend.Info, error) {
 
 // Check has nothing to report: PostgreSQL keeps its consistency checks
 // (amcheck, data checksums) to the server's administrators.
-func (d *DB) Check(backend.Conn) ([]string, error) { return nil, nil }
+func (d *DB) Check(backend.Conn) ([]backend.Problem, error) { return nil, nil }
 
 // Close closes both pools (waiting for lent connections to come back) and
 // the database/sql handle.
