@@ -3,13 +3,13 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/backend"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -116,12 +116,12 @@ func (s *stmt) BindInt64(i int, v int64) error {
 		s.set(k, binaryFormat, func(d []byte) []byte { return binary.BigEndian.AppendUint64(d, uint64(v)) })
 	case oidInt4:
 		if v < math.MinInt32 || v > math.MaxInt32 {
-			return fmt.Errorf("postgres: parameter %d: %d is out of range for its integer column", i, v)
+			return fmt.Errorf("%w: postgres: parameter %d: %d is out of range for its integer column", codec.ErrInvalid, i, v)
 		}
 		s.set(k, binaryFormat, func(d []byte) []byte { return binary.BigEndian.AppendUint32(d, uint32(v)) })
 	case oidInt2:
 		if v < math.MinInt16 || v > math.MaxInt16 {
-			return fmt.Errorf("postgres: parameter %d: %d is out of range for its smallint column", i, v)
+			return fmt.Errorf("%w: postgres: parameter %d: %d is out of range for its smallint column", codec.ErrInvalid, i, v)
 		}
 		s.set(k, binaryFormat, func(d []byte) []byte { return binary.BigEndian.AppendUint16(d, uint16(v)) })
 	case oidFloat8:
@@ -177,8 +177,10 @@ func appendFloat(d []byte, v float64) []byte {
 	return strconv.AppendFloat(d, v, 'g', -1, 64)
 }
 
-// errText: PostgreSQL's text type cannot hold every Go string.
-var errText = errors.New("PostgreSQL text cannot hold a NUL byte or invalid UTF-8")
+// errText: PostgreSQL's text type cannot hold every Go string. Like the
+// range errors of binding, it wraps codec.ErrInvalid (airnest.ErrInvalid):
+// the value, not the database, is at fault.
+var errText = fmt.Errorf("%w: PostgreSQL text cannot hold a NUL byte or invalid UTF-8", codec.ErrInvalid)
 
 func (s *stmt) BindText(i int, v string) error {
 	k, err := s.param(i)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
 )
@@ -76,7 +77,7 @@ func TestBindAndColumns(t *testing.T) {
 			t.Errorf("describe: %d params, %d columns, column 6 %q", st.BindCount(), st.ColumnCount(), st.ColumnName(6))
 		}
 		for _, s := range []string{"a\x00b", "\xff"} {
-			if err := st.BindText(3, s); !errors.Is(err, errText) || !strings.Contains(err.Error(), "PostgreSQL text") {
+			if err := st.BindText(3, s); !errors.Is(err, errText) || !errors.Is(err, codec.ErrInvalid) || !strings.Contains(err.Error(), "PostgreSQL text") {
 				t.Errorf("BindText(%q): %v", s, err)
 			}
 		}
