@@ -44,6 +44,9 @@ type conn struct {
 
 	schema   int64
 	schemaOK bool
+	// shared: the open transaction holds the schema lock shared (see
+	// schemaShared), taken with its BEGIN.
+	shared bool
 }
 
 const customKey = "airnest"
@@ -106,7 +109,10 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 		return
 	}
 	if c.begin != "" {
-		pre = append([]*backend.Query{qBegin}, pre...)
+		// The schema lock goes first, before the transaction touches any
+		// table: a schema sync takes it first too, so neither can hold
+		// what the other waits for.
+		pre = append([]*backend.Query{qBegin, qSchemaShared}, pre...)
 	}
 	if guard {
 		pre = append(pre, qSpSet)
@@ -129,7 +135,9 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 			return
 		}
 	}
-	c.begin = "" // on its way, now that the batch is whole
+	if c.begin != "" {
+		c.begin, c.shared = "", true // on its way, now that the batch is whole
+	}
 	mrr := c.pg.ExecBatch(c.ctx, &b)
 	var tag pgconn.CommandTag
 	var err error
@@ -266,6 +274,9 @@ func (c *conn) Exec(sql string) error {
 		return nil
 	}
 	res, err := c.simple(c.ctx, sql)
+	if c.pg.TxStatus() != 'T' && c.pg.TxStatus() != 'E' {
+		c.shared = false
+	}
 	if err != nil {
 		return err
 	}
@@ -335,7 +346,7 @@ const rollbackTimeout = 10 * time.Second
 // that ROLLBACK itself runs after the caller's context ended.
 func (c *conn) Rollback() error {
 	c.spill()
-	c.ctx, c.begin, c.schemaOK = context.Background(), "", false
+	c.ctx, c.begin, c.schemaOK, c.shared = context.Background(), "", false, false
 	if c.pg.IsClosed() || c.pg.TxStatus() == 'I' {
 		return nil
 	}
@@ -354,8 +365,8 @@ func (c *conn) BeginSnapshot() error {
 }
 
 // SchemaVersion reads the schema version once per transaction. Inside a
-// transaction it first takes the schema lock shared (see schemaShared), in
-// the same round trip.
+// transaction it first takes the schema lock shared (see schemaShared) if
+// the transaction's BEGIN did not, in the same round trip.
 func (c *conn) SchemaVersion() (int64, error) {
 	if c.schemaOK && c.InTx() {
 		return c.schema, nil
@@ -367,7 +378,7 @@ func (c *conn) SchemaVersion() (int64, error) {
 	s := st.(*stmt)
 	s.Reset()
 	var pre []*backend.Query
-	if c.InTx() {
+	if c.InTx() && !c.shared && c.begin == "" {
 		pre = []*backend.Query{qSchemaShared}
 	}
 	s.running = true

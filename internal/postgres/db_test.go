@@ -496,3 +496,68 @@ func waitFor(t *testing.T, db *DB, query string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A write transaction that touches a table before it reads the schema
+// version (Update: load for update, then save) does not deadlock with a
+// schema sync that alters that table: its BEGIN waits for the sync first.
+func TestNoDeadlockWithSchemaSync(t *testing.T) {
+	db, _ := openDB(t, backend.Config{})
+	setup(t, db)
+	if err := db.Exclusive(context.Background(), func(c backend.Conn) error {
+		return c.Exec(sqlgen.Postgres.FormatTable + "; " + sqlgen.Postgres.WriteFormat)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	save(t, db, row{id: 1, blob: "a"})
+	locked, altered := make(chan struct{}), make(chan error, 1)
+	syncDone := make(chan error, 1)
+	sdb, err := db.SQLDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		syncDone <- db.Exclusive(context.Background(), func(c backend.Conn) error {
+			if err := c.Exec("BEGIN; " + sqlgen.Postgres.SchemaLock); err != nil {
+				return err
+			}
+			close(locked)
+			// Alter the table once the update waits (for the lock, or, without
+			// the fix, holding its row).
+			for waiting := 0; waiting == 0; {
+				if err := sdb.QueryRow("SELECT count(*) FROM pg_locks WHERE NOT granted").Scan(&waiting); err != nil {
+					return err
+				}
+			}
+			err := c.Exec(jobTable.AddColumn(sqlgen.Column{Name: "later", Type: "TEXT"}) + "; " + sqlgen.Postgres.BumpSchema + "; COMMIT")
+			altered <- err
+			return err
+		})
+	}()
+	<-locked
+	qLock := backend.NewQuery(jobTable.LoadForUpdate())
+	var version int64
+	err = db.Write(&backend.Job{Ctx: context.Background(), User: true, Run: func(c backend.Conn) error {
+		st, err := c.Prepare(qLock)
+		if err != nil {
+			return err
+		}
+		st.BindBlob(1, []byte{1})
+		st.Step()
+		if err := st.Reset(); err != nil {
+			return err
+		}
+		if version, err = c.SchemaVersion(); err != nil {
+			return err
+		}
+		return upsert(c, row{id: 1, blob: "b"})
+	}})
+	if err != nil {
+		t.Fatalf("update during a schema sync: %v (sync: %v)", err, <-altered)
+	}
+	if err := <-syncDone; err != nil {
+		t.Fatalf("schema sync: %v", err)
+	}
+	if version != 1 {
+		t.Errorf("the update read schema version %d, want the sync's 1", version)
+	}
+}
