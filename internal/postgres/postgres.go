@@ -3,10 +3,20 @@
 // values it encodes and decodes itself). Two pools: writers, and readers
 // whose sessions are read-only. No pgx type leaves internal/.
 //
+// Round trips: a statement is prepared once per connection; BEGIN waits
+// and travels with the transaction's first statement, so a single Save is
+// three round trips (BEGIN with the schema version, the upsert, COMMIT).
+//
 // Where PostgreSQL differs from SQLite the backend makes it behave the
-// same: a failing statement inside a user's transaction is undone alone
-// (a savepoint around it), NaN is stored as NULL, text compares byte-wise
-// (the dialect's COLLATE "C").
+// same: a failing statement inside a user's transaction (Exclusive) is
+// undone alone, by a savepoint sent in the statement's own round trip; NaN
+// is stored as NULL; text compares byte-wise (the dialect's COLLATE "C").
+//
+// Several processes: every write transaction takes the schema lock
+// (Dialect.SchemaLock's key) shared with its BEGIN, before touching any
+// table, and a schema sync takes it exclusively first. A write therefore
+// never runs with a column list a sync is changing, and the two cannot
+// deadlock.
 package postgres
 
 import (
