@@ -563,3 +563,61 @@ func TestNoDeadlockWithSchemaSync(t *testing.T) {
 		t.Errorf("the update read schema version %d, want the sync's 1", version)
 	}
 }
+
+// Config.BusyTimeout bounds a wait for a row lock, which then fails as
+// Busy; a Write's context bounds its wait for a connection.
+func TestBusyAndAcquire(t *testing.T) {
+	db, _ := openDB(t, backend.Config{Writers: 2, BusyTimeout: 50 * time.Millisecond})
+	setup(t, db)
+	save(t, db, row{id: 1, blob: "a"})
+	qLock := backend.NewQuery(jobTable.LoadForUpdate())
+	lockRow := func(c backend.Conn) error {
+		st, err := c.Prepare(qLock)
+		if err != nil {
+			return err
+		}
+		st.BindBlob(1, []byte{1})
+		st.Step()
+		return st.Reset()
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	holder := make(chan error, 1)
+	go func() {
+		holder <- db.Exclusive(context.Background(), func(c backend.Conn) error {
+			c.Exec("BEGIN")
+			if err := lockRow(c); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return c.Exec("COMMIT")
+		})
+	}()
+	<-held
+	// Without BusyTimeout it would wait for ever: bounded by a context here.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := db.Write(&backend.Job{Ctx: ctx, Run: lockRow})
+	if Classify(err) != backend.Busy {
+		t.Errorf("waiting past BusyTimeout for a locked row: %v (class %v)", err, Classify(err))
+	}
+	// Both writers busy: the second holds one, a third waits on ctx.
+	err = db.Exclusive(context.Background(), func(backend.Conn) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		done := make(chan error)
+		go func() { done <- db.Write(&backend.Job{Ctx: ctx, Run: func(backend.Conn) error { return nil }}) }()
+		return <-done
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Write with every writer lent: %v", err)
+	}
+	close(release)
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+	a, _ := db.SQLDB()
+	if b, _ := db.SQLDB(); a != b {
+		t.Error("SQLDB opened twice")
+	}
+}
