@@ -288,7 +288,12 @@ func (c *conn) Exec(sql string) error {
 
 // Each runs one statement with ? placeholders and args bound in order.
 func (c *conn) Each(sql string, args []any, row func(backend.Stmt) error) error {
-	st, err := c.PrepareOnce(sqlgen.Postgres.Rebind(sql))
+	return c.each(sqlgen.Postgres.Rebind(sql), args, row)
+}
+
+// each is Each for SQL with PostgreSQL's own $n parameters.
+func (c *conn) each(sql string, args []any, row func(backend.Stmt) error) error {
+	st, err := c.PrepareOnce(sql)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func collect(t *testing.T, c backend.Conn, sql string, args ...any) []string {
 	}
 	var err error
 	if strings.Contains(sql, "$1") {
-		err = eachNative(c, sql, args, rows)
+		err = c.(*conn).each(sql, args, rows)
 	} else {
 		err = c.Each(sql, args, rows)
 	}
@@ -33,26 +33,6 @@ func collect(t *testing.T, c backend.Conn, sql string, args ...any) []string {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return out
-}
-
-// eachNative is Each for SQL the table generator wrote with $n parameters.
-func eachNative(c backend.Conn, sql string, args []any, row func(backend.Stmt) error) error {
-	st, err := c.PrepareOnce(sql)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for i, a := range args {
-		if err := bind(st, i+1, a); err != nil {
-			return err
-		}
-	}
-	for st.Step() {
-		if err := row(st); err != nil {
-			return err
-		}
-	}
-	return st.Err()
 }
 
 // Every statement the dialect and the table generator write for airnest's
@@ -120,7 +100,7 @@ func TestDialectStatements(t *testing.T) {
 		}
 		wide := jobTable
 		wide.Columns = append(slices.Clone(jobTable.Columns), extra)
-		if err := eachNative(c, wide.UpdateColumns([]sqlgen.Column{extra}), []any{"x", []byte{1}}, func(backend.Stmt) error { return nil }); err != nil {
+		if err := c.(*conn).each(wide.UpdateColumns([]sqlgen.Column{extra}), []any{"x", []byte{1}}, nil); err != nil {
 			t.Fatalf("UpdateColumns: %v", err)
 		}
 		if got := collect(t, c, wide.SelectColumns([]sqlgen.Column{extra})); len(got) != len(queryRows) || !strings.HasSuffix(got[0], "|x") {
