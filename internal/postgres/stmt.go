@@ -255,8 +255,9 @@ func (s *stmt) copyRow(vals [][]byte) [][]byte {
 	for _, v := range vals {
 		n += len(v)
 	}
-	if cap(s.arena) < n {
-		s.arena = make([]byte, 0, n)
+	if cap(s.arena) < n || s.arena == nil {
+		// Never nil: an empty value must stay apart from NULL.
+		s.arena = make([]byte, 0, max(n, 64))
 	}
 	a := s.arena[:0]
 	row := s.rowBuf[:0]

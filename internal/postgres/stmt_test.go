@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,6 +113,32 @@ func TestBindAndColumns(t *testing.T) {
 		// The server's own refusal maps to ErrMultiple as well.
 		if _, err := c.(*conn).prepare("x", "SELECT 1; SELECT 2", true); !errors.Is(err, backend.ErrMultiple) {
 			t.Errorf("two statements, server-side: %v", err)
+		}
+		return nil
+	})
+}
+
+// Empty text and blobs are values, not NULL, streamed or buffered.
+func TestEmptyValues(t *testing.T) {
+	db, _ := openDB(t, backend.Config{})
+	read(t, db, func(c backend.Conn) error {
+		q := backend.NewQuery("SELECT ''::text, ''::bytea, NULL::text")
+		for _, spill := range []bool{false, true} {
+			st, err := c.Prepare(q)
+			if err != nil {
+				return err
+			}
+			if !st.Step() {
+				return st.Err()
+			}
+			if spill { // another statement makes the rows of st buffered
+				c.Each("SELECT 1", nil, nil)
+			}
+			got := []backend.Type{st.ColumnType(0), st.ColumnType(1), st.ColumnType(2)}
+			if !slices.Equal(got, []backend.Type{backend.Text, backend.Blob, backend.Null}) {
+				t.Errorf("spill %v: types %v", spill, got)
+			}
+			st.Reset()
 		}
 		return nil
 	})
