@@ -189,8 +189,13 @@ func (c *conn) done(s *stmt, tag pgconn.CommandTag, err error) {
 // explain adds what only the backend knows to a statement's error.
 func (c *conn) explain(err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "42601" && strings.Contains(pe.Message, "multiple commands") {
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pe) && pe.Code == "42601" && strings.Contains(pe.Message, "multiple commands"):
 		return fmt.Errorf("%w: %w", backend.ErrMultiple, err)
+	case Classify(err) == backend.Gone:
+		return fmt.Errorf("postgres: lost the connection to %s (the server stopped or closed it; a transaction in progress was rolled back): %w", c.db.where, err)
 	}
 	return err
 }
