@@ -13,8 +13,9 @@ import (
 
 	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/backend"
+	_ "github.com/airnest/airnest/internal/postgres" // postgres:// URLs
 	"github.com/airnest/airnest/internal/sqlgen"
-	_ "github.com/airnest/airnest/internal/sqlite" // the default backend
+	_ "github.com/airnest/airnest/internal/sqlite" // file paths
 )
 
 // Sync is how hard a commit pushes data to stable storage.
