@@ -68,15 +68,9 @@ const (
 	spUndo = "ROLLBACK TO SAVEPOINT airnest_stmt; RELEASE SAVEPOINT airnest_stmt"
 )
 
-// schemaShared waits for a schema sync in progress (which holds the same
-// key exclusively, Dialect.SchemaLock) and keeps the next one from starting
-// until this transaction ends, so the schema version read after it stays
-// true until commit.
-var schemaShared = fmt.Sprintf("SELECT pg_advisory_xact_lock_shared(%d)", sqlgen.ApplicationID)
-
 var (
 	qSchemaVersion = backend.NewQuery(sqlgen.Postgres.SchemaVersion)
-	qSchemaShared  = backend.NewQuery(schemaShared)
+	qSchemaShared  = backend.NewQuery(sqlgen.Postgres.SchemaShared)
 	qBegin         = backend.NewQuery(sqlgen.Postgres.Begin)
 	qSpSet         = backend.NewQuery(spSet)
 	qSpDone        = backend.NewQuery(spDone)
@@ -270,6 +264,12 @@ func (c *conn) prepare(name, sql string, once bool) (*stmt, error) {
 // go with the next statement.
 func (c *conn) Exec(sql string) error {
 	c.schemaOK = false
+	if sql == sqlgen.Postgres.SchemaLock {
+		// A schema sync: any failure fails it whole, so its statements
+		// (one per row in a back-fill) need no savepoint each, which past
+		// 64 in one transaction would slow every other session.
+		c.user = false
+	}
 	if sql == sqlgen.Postgres.Begin && c.begin == "" && c.pg.TxStatus() == 'I' {
 		c.begin = sql
 		return nil

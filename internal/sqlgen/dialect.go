@@ -19,6 +19,12 @@ type Dialect struct {
 	// Open, serializes schema syncs of several processes ("" where the
 	// write transaction itself does).
 	SchemaLock string
+	// SchemaShared, run at the start of every write transaction where the
+	// database lets writers run together, waits for a schema sync in
+	// progress (SchemaLock's key, held exclusively) and keeps the next one
+	// from starting until the transaction ends, so the schema version it
+	// reads stays true until commit.
+	SchemaShared string
 	// SchemaVersion reads a number that changes whenever the schema does;
 	// BumpSchema, run at the end of every schema sync, changes it where the
 	// database does not do so by itself ("").
@@ -70,6 +76,7 @@ var Postgres = &Dialect{
 	Begin:         "BEGIN",
 	Commit:        "COMMIT",
 	SchemaLock:    fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", ApplicationID),
+	SchemaShared:  fmt.Sprintf("SELECT pg_advisory_xact_lock_shared(%d)", ApplicationID),
 	SchemaVersion: "SELECT schema_version FROM _airnest_format",
 	BumpSchema:    "UPDATE _airnest_format SET schema_version = schema_version + 1",
 	FormatTable: `CREATE TABLE IF NOT EXISTS _airnest_format (
