@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -383,10 +384,13 @@ func (c *collection[T]) makePlan(conn backend.Conn, d *sqlgen.Dialect, stored *s
 		p.kept = append(p.kept, indexCol{name: col.Name, field: f.Name, index: f.Index, typ: f.Type, sql: typ, conv: conv})
 		t.Columns = append(t.Columns, col)
 	}
-	if old := c.plan.Load(); old != nil && old.upsert.SQL == t.Upsert() {
+	unique := slices.ContainsFunc(stored.Columns, func(c sqlgen.Column) bool { return c.Unique }) ||
+		slices.ContainsFunc(stored.Composites, func(c sqlgen.Composite) bool { return c.Unique })
+	if old := c.plan.Load(); old != nil && old.upsert.SQL == t.Upsert() && old.upsert.MayFail == unique {
 		p.upsert = old.upsert
 	} else {
 		p.upsert = backend.NewQuery(t.Upsert())
+		p.upsert.MayFail = unique // a Unique clash leaves the transaction usable
 	}
 	p.schema, err = conn.SchemaVersion()
 	return p, err

@@ -116,6 +116,10 @@ type Conn interface {
 type Query struct {
 	SQL string
 	ID  int
+	// MayFail marks a statement that can fail in a way a transaction must
+	// survive (a UNIQUE clash): where a failed statement would end the
+	// transaction (PostgreSQL), the backend runs it in a savepoint.
+	MayFail bool
 }
 
 var querySeq atomic.Int64

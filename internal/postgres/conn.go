@@ -85,9 +85,13 @@ func (c *conn) spill() {
 	}
 }
 
-// guarded reports whether s runs inside its own savepoint.
+// guarded reports whether s runs inside its own savepoint: in a user
+// transaction, a statement that may fail and must leave it usable (a
+// Unique clash, as on SQLite), or one of PrepareOnce (QueryRaw's). Not
+// every write: past 64 savepoints in one transaction PostgreSQL's
+// subtransaction cache overflows and slows every session.
 func (c *conn) guarded(s *stmt) bool {
-	return c.user && (!s.readOnly || s.once) && c.InTx()
+	return c.user && (s.mayFail || s.once) && c.InTx()
 }
 
 // start sends s's execution. Alone it streams; with a pending BEGIN, a
@@ -218,6 +222,7 @@ func (c *conn) Prepare(q *backend.Query) (backend.Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.mayFail = q.MayFail
 	c.stmts[q.ID] = s
 	return s, nil
 }

@@ -45,6 +45,7 @@ type stmt struct {
 	desc     *pgconn.StatementDescription
 	once     bool // from PrepareOnce: deallocated by Close
 	readOnly bool
+	mayFail  bool // its Query's MayFail: guarded by a savepoint in a user transaction
 
 	params  [][]byte // encoded parameter values, nil for NULL
 	formats []int16
