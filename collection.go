@@ -89,7 +89,7 @@ type collection[T any] struct {
 
 // collQueries are a collection's fixed statements, in one dialect.
 type collQueries struct {
-	load, loadForUpdate, exists, delete, scan, scanAfter, count *backend.Query
+	load, loadForUpdate, exists, delete, scan, page, pageAfter, count *backend.Query
 }
 
 func newCollQueries(t sqlgen.Table) *collQueries {
@@ -99,7 +99,8 @@ func newCollQueries(t sqlgen.Table) *collQueries {
 		exists:        backend.NewQuery(t.Exists()),
 		delete:        backend.NewQuery(t.Delete()),
 		scan:          backend.NewQuery(t.Scan()),
-		scanAfter:     backend.NewQuery(t.ScanAfter()),
+		page:          backend.NewQuery(t.ScanPage(false, allPage)),
+		pageAfter:     backend.NewQuery(t.ScanPage(true, allPage)),
 		count:         backend.NewQuery(t.Count()),
 	}
 }
@@ -499,9 +500,12 @@ func (c *Coll[T]) All(ctx context.Context) iter.Seq2[T, error] {
 		for {
 			page, ids = page[:0], ids[:0]
 			err := c.read(ctx, "All", func(conn backend.Conn) error {
-				q := c.c.q.Load().scan
+				// A LIMIT, not a statement reset midway: a database that
+				// sends every row at once would otherwise send the rest of
+				// the table for each page.
+				q := c.c.q.Load().page
 				if after != nil {
-					q = c.c.q.Load().scanAfter
+					q = c.c.q.Load().pageAfter
 				}
 				st, err := conn.Prepare(q)
 				if err != nil {

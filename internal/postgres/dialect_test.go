@@ -109,8 +109,8 @@ func TestDialectStatements(t *testing.T) {
 		if got := collect(t, c, jobTable.LoadForUpdate(), []byte{1}); !slices.Equal(got, []string{"one"}) {
 			t.Errorf("LoadForUpdate: %v", got)
 		}
-		if got := collect(t, c, jobTable.ScanAfter(), []byte{5}); len(got) != 2 {
-			t.Errorf("ScanAfter: %v", got)
+		if got := collect(t, c, jobTable.ScanPage(true, 10), []byte{5}); len(got) != 2 {
+			t.Errorf("ScanPage: %v", got)
 		}
 		for _, ddl := range []string{sqlgen.DropIndex(jobTable.CompositeName(comp)), sqlgen.DropIndex(jobTable.IndexName("extra")), jobTable.DropColumn("extra")} {
 			if err := c.Exec(ddl); err != nil {

@@ -184,11 +184,6 @@ func (t Table) Delete() string {
 // Scan selects id and blob of every row in id order.
 func (t Table) Scan() string { return fmt.Sprintf("SELECT id, v FROM %s ORDER BY id", Quote(t.Name)) }
 
-// ScanAfter is Scan continued after an id (keyset paging for streaming).
-func (t Table) ScanAfter() string {
-	return fmt.Sprintf("SELECT id, v FROM %s WHERE id > %s ORDER BY id", Quote(t.Name), t.D.param(1))
-}
-
 // ScanPage selects id and blob of at most limit rows in id order, after an
 // id when after is set (its one parameter).
 func (t Table) ScanPage(after bool, limit int) string {
