@@ -303,45 +303,7 @@ func (c *conn) Each(sql string, args []any, row func(backend.Stmt) error) error 
 
 // each is Each for SQL with PostgreSQL's own $n parameters.
 func (c *conn) each(sql string, args []any, row func(backend.Stmt) error) error {
-	st, err := c.PrepareOnce(sql)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for i, a := range args {
-		if err := bind(st, i+1, a); err != nil {
-			return err
-		}
-	}
-	for st.Step() {
-		if row != nil {
-			if err := row(st); err != nil {
-				return err
-			}
-		}
-	}
-	return st.Err()
-}
-
-// bind binds a by its Go type: nil (and a nil []byte) as NULL, string,
-// int64, float64 or []byte.
-func bind(st backend.Stmt, i int, a any) error {
-	switch a := a.(type) {
-	case nil:
-		return st.BindNull(i)
-	case string:
-		return st.BindText(i, a)
-	case int64:
-		return st.BindInt64(i, a)
-	case float64:
-		return st.BindFloat(i, a)
-	case []byte:
-		if a == nil {
-			return st.BindNull(i)
-		}
-		return st.BindBlob(i, a)
-	}
-	return fmt.Errorf("postgres: cannot bind %T", a)
+	return backend.Each(c, sql, args, row)
 }
 
 func (c *conn) Changes() int64 { return c.changes }

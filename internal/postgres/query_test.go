@@ -45,7 +45,7 @@ func run(t *testing.T, c backend.Conn, sql string, args []sqlgen.Arg, vals, curs
 		case sqlgen.ArgOffset:
 			v = int64(0)
 		}
-		if err := bind(st, i+1, v); err != nil {
+		if err := backend.Bind(st, i+1, v); err != nil {
 			t.Fatalf("%s: parameter %d: %v", sql, i+1, err)
 		}
 	}

@@ -570,43 +570,8 @@ func OpenDB(cfg Config) (*sql.DB, error) {
 // int64, float64 or []byte), calling row, if not nil, for each result row.
 // For bookkeeping and tools, not hot paths: it prepares sql every time.
 func (c *Conn) Each(sql string, args []any, row func(backend.Stmt) error) error {
-	st, err := c.prepareOnce(sql)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for i, a := range args {
-		if err := Bind(st, i+1, a); err != nil {
-			return err
-		}
-	}
-	for st.Step() {
-		if row != nil {
-			if err := row(st); err != nil {
-				return err
-			}
-		}
-	}
-	return st.Err()
+	return backend.Each(c, sql, args, row)
 }
 
-// Bind binds a to parameter i of st by its Go type: nil (and a nil []byte)
-// as NULL, string, int64, float64 or []byte.
-func Bind(st backend.Stmt, i int, a any) error {
-	switch a := a.(type) {
-	case nil:
-		return st.BindNull(i)
-	case string:
-		return st.BindText(i, a)
-	case int64:
-		return st.BindInt64(i, a)
-	case float64:
-		return st.BindFloat(i, a)
-	case []byte:
-		if a == nil {
-			return st.BindNull(i)
-		}
-		return st.BindBlob(i, a)
-	}
-	return fmt.Errorf("sqlite: cannot bind %T", a)
-}
+// Bind is backend.Bind.
+func Bind(st backend.Stmt, i int, a any) error { return backend.Bind(st, i, a) }
