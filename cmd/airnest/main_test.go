@@ -343,7 +343,7 @@ func TestCommand(t *testing.T) {
 			t.Fatalf("restored job: %+v, %v", j, err)
 		}
 		if err := users.Save(ctx, &User{Name: "ann"}); !errors.Is(err, airnest.ErrConflict) {
-			t.Fatal("the unique index was not restored")
+			t.Fatal("the unique index was not restored:", err)
 		}
 		if n, _ := jobs.Where(airnest.Eq("status", "done")).Count(ctx); n != 100 {
 			t.Fatalf("query on a restored index: %d", n)

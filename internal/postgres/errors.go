@@ -89,7 +89,7 @@ func Classify(err error) backend.Class {
 		return backend.Interrupt
 	}
 	var ce *pgconn.ConnectError
-	var ne net.Error
+	var ne *net.OpError // not the net.Error interface: SQLite's errors have its methods too
 	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, pgconn.ErrConnClosed) || isRefused(err) {
 		return backend.Gone
