@@ -2,6 +2,7 @@ package airnest_test
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/airnest/airnest/internal/pgtest"
@@ -20,14 +21,25 @@ var backends = []backend{
 	{"postgres", func(t testing.TB) string { return pgtest.Database(t) }},
 }
 
-// eachBackend runs fn as a subtest per backend, each with the dsn of a
-// fresh store. Without PostgreSQL installed the postgres half is skipped
+// eachBackend runs fn as a parallel subtest per backend, each with the dsn
+// of a fresh store. Without PostgreSQL installed the postgres half is skipped
 // with advice, except in CI (CI=true), where it fails.
 func eachBackend(t *testing.T, fn func(t *testing.T, dsn string)) {
 	t.Helper()
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
 			fn(t, b.dsn(t))
 		})
 	}
+}
+
+// backendOf names the backend that dsn opens, for the few assertions whose
+// expected value differs by backend (plan text, SQL dialect); those keep
+// one small table keyed by this name.
+func backendOf(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return "postgres"
+	}
+	return "sqlite"
 }
