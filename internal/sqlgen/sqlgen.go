@@ -100,7 +100,7 @@ func (t Table) CreateIndex(c Column) string {
 	if c.Unique {
 		u = "UNIQUE "
 	}
-	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.IndexName(c.Name)), Quote(t.Name), t.D.indexKey(c.Name))
+	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.IndexName(c.Name)), Quote(t.Name), t.D.indexKeys([]string{c.Name}, c.Unique))
 }
 
 // CreateComposite is the DDL for a composite index.
@@ -109,11 +109,7 @@ func (t Table) CreateComposite(c Composite) string {
 	if c.Unique {
 		u = "UNIQUE "
 	}
-	cols := make([]string, len(c.Columns))
-	for i, n := range c.Columns {
-		cols[i] = t.D.indexKey(n)
-	}
-	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.CompositeName(c)), Quote(t.Name), strings.Join(cols, ", "))
+	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.CompositeName(c)), Quote(t.Name), t.D.indexKeys(c.Columns, c.Unique))
 }
 
 // DropIndex is the DDL to remove an index by name.
@@ -217,11 +213,21 @@ func (d *Dialect) param(n int) string {
 	return "?"
 }
 
-// indexKey is one column of an index: on PostgreSQL with NULLs first, the
-// order SQLite gives them, so that ORDER BY reads the index.
-func (d *Dialect) indexKey(col string) string {
-	if d.or().pg {
-		return Quote(col) + " NULLS FIRST"
+// indexKeys are the key columns of an index. On PostgreSQL each has NULLs
+// first, the order SQLite gives them, and a non-unique index ends with id,
+// which SQLite's indexes carry implicitly: so ORDER BY col, id (every
+// query's tie-break, and keyset paging's row comparison) reads the index
+// without a sort.
+func (d *Dialect) indexKeys(cols []string, unique bool) string {
+	keys := make([]string, len(cols))
+	for i, c := range cols {
+		keys[i] = Quote(c)
+		if d.or().pg {
+			keys[i] += " NULLS FIRST"
+		}
 	}
-	return Quote(col)
+	if d.or().pg && !unique {
+		keys = append(keys, IDColumn)
+	}
+	return strings.Join(keys, ", ")
 }
