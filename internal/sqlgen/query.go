@@ -369,15 +369,24 @@ func (w *writer) expr(e Expr, neg bool) {
 		orNull()
 		w.s(")")
 	case OpIn:
-		if neg {
+		switch {
+		case neg:
 			w.s("(" + c + " NOT IN ")
-		} else {
+		case w.d.or().pg:
+			// = ANY of an array, not IN of a set-returning function: the
+			// planner serves it from the column's index (Index Cond), where
+			// it joins IN's guessed 100 rows by hash against the whole table.
+			w.s(c + " = ANY(ARRAY")
+		default:
 			w.s(c + " IN ")
 		}
 		if w.d.or().pg {
 			w.s("(SELECT " + pgInValue[e.Type] + " FROM json_array_elements_text(")
 			w.arg(ArgValue, e.Args[0])
 			w.s("::json) AS j(value))")
+			if !neg {
+				w.s(")")
+			}
 		} else {
 			w.s("(SELECT " + inValue[e.Type] + " FROM json_each(")
 			w.arg(ArgValue, e.Args[0])
