@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,6 +107,38 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 		got, _ = jobs.Load(bg, j.ID)
 		if got.Status != "done" {
 			t.Fatalf("status %q after upsert", got.Status)
+		}
+	})
+}
+
+// anyText says whether a backend's text holds any bytes (SQLite) or only
+// UTF-8 without NUL (PostgreSQL, where other text, saved or queried, is
+// ErrInvalid: such values belong in a []byte field).
+var anyText = map[string]bool{"sqlite": true, "postgres": false}
+
+func TestTextTheDatabaseCannotHold(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		_, jobs, _ := testStoreAt(t, dsn)
+		for _, v := range []string{"a\x00b", "\xff\xfe"} {
+			j := Job{Status: v}
+			err := jobs.Save(bg, &j)
+			_, qerr := jobs.Where(airnest.Eq("status", v)).Count(bg)
+			if anyText[backendOf(dsn)] {
+				if err != nil || qerr != nil {
+					t.Fatalf("text %q: Save: %v, query: %v", v, err, qerr)
+				}
+				if got, err := jobs.Load(bg, j.ID); err != nil || got.Status != v {
+					t.Fatalf("text %q loaded as %q, %v", v, got.Status, err)
+				}
+				continue
+			}
+			if !errors.Is(err, airnest.ErrInvalid) || !strings.Contains(fmt.Sprint(err), "Job") {
+				t.Errorf("Save of text %q: %v, want ErrInvalid naming the collection", v, err)
+			}
+			if !errors.Is(qerr, airnest.ErrInvalid) {
+				t.Errorf("query for text %q: %v, want ErrInvalid", v, qerr)
+			}
 		}
 	})
 }
@@ -509,7 +542,7 @@ func TestViewIsASnapshot(t *testing.T) {
 func TestUniqueConflict(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, dsn string) {
-		_, _, sessions := testStoreAt(t, dsn)
+		s, _, sessions := testStoreAt(t, dsn)
 		a := Session{User: "ann"}
 		if err := sessions.Save(bg, &a); err != nil {
 			t.Fatal(err)
@@ -527,7 +560,42 @@ func TestUniqueConflict(t *testing.T) {
 		if err := sessions.Save(bg, &a); err != nil {
 			t.Fatal(err)
 		}
+		// Inside a Tx, a conflict the closure catches undoes only that
+		// write: the Tx goes on and commits the rest.
+		err = s.Tx(bg, func(tx *airnest.Tx) error {
+			before := Session{User: "before"}
+			if err := sessions.In(tx).Save(bg, &before); err != nil {
+				return err
+			}
+			dup := Session{User: "ann"}
+			if err := sessions.In(tx).Save(bg, &dup); !errors.Is(err, airnest.ErrConflict) {
+				return fmt.Errorf("duplicate inside Tx: %v, want ErrConflict", err)
+			}
+			after := Session{User: "after"}
+			return sessions.In(tx).Save(bg, &after)
+		})
+		if err != nil {
+			t.Fatalf("Tx after a caught conflict: %v", err)
+		}
+		var users []string
+		for _, se := range mustScan(t, sessions) {
+			users = append(users, se.User)
+		}
+		slices.Sort(users)
+		if !slices.Equal(users, []string{"after", "ann", "before"}) {
+			t.Fatalf("users %v after the Tx, want after, ann, before", users)
+		}
 	})
+}
+
+// mustScan returns every value of c or fails the test.
+func mustScan[T any](t testing.TB, c *airnest.Coll[T]) []T {
+	t.Helper()
+	vs, err := c.Scan(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs
 }
 
 func TestGroupCommitIsolatesFailures(t *testing.T) {
