@@ -817,6 +817,13 @@ var planText = map[string]struct {
 	},
 }
 
+// planSays reports whether plan matches re, a planText expression, for
+// table and index.
+func planSays(plan, re, table, index string) bool {
+	re = strings.NewReplacer("{table}", regexp.QuoteMeta(table), "{index}", regexp.QuoteMeta(index)).Replace(re)
+	return regexp.MustCompile(re).MatchString(plan)
+}
+
 func TestQueryExplainUsesIndex(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, dsn string) {
@@ -871,11 +878,7 @@ func TestQueryExplainUsesIndex(t *testing.T) {
 			{sep, "JobSep__status", true},
 			{comp, "JobComp__status__priority", false},
 		} {
-			says := func(plan, re string) bool {
-				t.Helper()
-				re = strings.NewReplacer("{table}", regexp.QuoteMeta(tc.c.Name()), "{index}", regexp.QuoteMeta(tc.index)).Replace(re)
-				return regexp.MustCompile(re).MatchString(plan)
-			}
+			says := func(plan, re string) bool { return planSays(plan, re, tc.c.Name(), tc.index) }
 			q := readme(tc.c)
 			plan, err := q.Explain(bg)
 			if err != nil {
