@@ -1,6 +1,7 @@
 package airnest_test
 
 import (
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,4 +43,48 @@ func backendOf(dsn string) string {
 		return "postgres"
 	}
 	return "sqlite"
+}
+
+// tableSQL lists a table's columns in order and its secondary indexes by
+// name; $1 (SQLite: ?) is the table name.
+var tableSQL = map[string]struct{ cols, indexes string }{
+	"sqlite": {
+		`SELECT name FROM pragma_table_info(?) ORDER BY cid`,
+		`SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name`,
+	},
+	"postgres": {
+		`SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`,
+		`SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class r ON r.oid = i.indrelid
+		WHERE r.relnamespace = current_schema()::regnamespace AND r.relname = $1 AND NOT i.indisprimary ORDER BY 1`,
+	},
+}
+
+// tableShape returns the columns and secondary indexes of table in the
+// store at dsn, read through db.
+func tableShape(t testing.TB, db *sql.DB, dsn, table string) (cols, indexes []string) {
+	t.Helper()
+	q := tableSQL[backendOf(dsn)]
+	return queryStrings(t, db, q.cols, table), queryStrings(t, db, q.indexes, table)
+}
+
+// queryStrings returns the first column of every row of query.
+func queryStrings(t testing.TB, db *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -30,10 +30,10 @@ type BF struct {
 	Code Code
 }
 
-func openBF(path string, opts ...airnest.Option) (*airnest.Store, *airnest.Coll[BF], error) {
+func openBF(dsn string, opts ...airnest.Option) (*airnest.Store, *airnest.Coll[BF], error) {
 	s := airnest.NewStore()
 	c := airnest.Collection[BF](s, opts...)
-	return s, c, s.Open(bg, path, nil)
+	return s, c, s.Open(bg, dsn, nil)
 }
 
 // writeBF stores values the original declaration (index on name) accepts:
@@ -59,7 +59,8 @@ func writeBF(t *testing.T, path string) {
 	}
 }
 
-// checkOldSchema asserts the file is exactly as writeBF left it.
+// checkOldSchema asserts the store at path (a dsn) is exactly as writeBF
+// left it.
 func checkOldSchema(t *testing.T, path string) {
 	t.Helper()
 	// Look before any declaration opens the file (and could repair it).
@@ -71,27 +72,7 @@ func checkOldSchema(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cols, idx []string
-	rows, err := db.Query(`SELECT name FROM pragma_table_info('BF') ORDER BY cid`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		cols = append(cols, n)
-	}
-	rows.Close()
-	rows, err = db.Query(`SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'BF' AND sql IS NOT NULL ORDER BY name`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		rows.Scan(&n)
-		idx = append(idx, n)
-	}
-	rows.Close()
+	cols, idx := tableShape(t, db, path, "BF")
 	if !slices.Equal(cols, []string{"id", "v", "_airnest_shape", "name"}) || !slices.Equal(idx, []string{"BF__name"}) {
 		t.Fatalf("after the failed change: columns %v, indexes %v; want the old ones", cols, idx)
 	}
@@ -113,14 +94,15 @@ func checkOldSchema(t *testing.T, path string) {
 // in the same Open) changes nothing: it is one transaction.
 func TestBackfillFailureLeavesTheOldSchema(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "bf.db")
-	writeBF(t, path)
-	s, _, err := openBF(path, airnest.Index("big"), airnest.DropIndex("name"))
-	if !errors.Is(err, airnest.ErrInvalid) {
-		s.Close()
-		t.Fatalf("Open with an index no value can fill: %v, want ErrInvalid", err)
-	}
-	checkOldSchema(t, path)
+	eachBackend(t, func(t *testing.T, dsn string) {
+		writeBF(t, dsn)
+		s, _, err := openBF(dsn, airnest.Index("big"), airnest.DropIndex("name"))
+		if !errors.Is(err, airnest.ErrInvalid) {
+			s.Close()
+			t.Fatalf("Open with an index no value can fill: %v, want ErrInvalid", err)
+		}
+		checkOldSchema(t, dsn)
+	})
 }
 
 // backfillCrashChild is the process TestBackfillCrashLeavesTheOldSchema
@@ -131,6 +113,8 @@ func backfillCrashChild(path string) {
 	os.Exit(2)
 }
 
+// SQLite only, as every kill -9 test here: the crash tests of PostgreSQL
+// are internal/postgres's.
 func TestBackfillCrashLeavesTheOldSchema(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bf.db")
