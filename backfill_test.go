@@ -113,8 +113,7 @@ func backfillCrashChild(path string) {
 	os.Exit(2)
 }
 
-// SQLite only, as every kill -9 test here: the crash tests of PostgreSQL
-// are internal/postgres's.
+// SQLite only: a kill -9 mid back-fill tests the file's rollback journal.
 func TestBackfillCrashLeavesTheOldSchema(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "bf.db")

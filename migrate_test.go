@@ -200,6 +200,7 @@ func migrateCrashChild(path string) {
 	}, nil)
 }
 
+// SQLite only: a kill -9 mid-batch tests the file's rollback journal.
 func TestMigrateResumesAfterCrash(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "m.db")
