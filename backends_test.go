@@ -88,3 +88,16 @@ func queryStrings(t testing.TB, db *sql.DB, query string, args ...any) []string 
 	}
 	return out
 }
+
+// anotherStore returns the dsn of another fresh, empty store on the backend
+// of dsn, for tests that need more than one.
+func anotherStore(t testing.TB, dsn string) string {
+	t.Helper()
+	for _, b := range backends {
+		if b.name == backendOf(dsn) {
+			return b.dsn(t)
+		}
+	}
+	t.Fatalf("no backend opens %q", dsn)
+	return ""
+}
