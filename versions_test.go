@@ -34,22 +34,22 @@ type FGone struct {
 	Name string
 }
 
-func openOld(t *testing.T, path string) (*airnest.Store, *airnest.Coll[FOld]) {
+func openOld(t *testing.T, dsn string) (*airnest.Store, *airnest.Coll[FOld]) {
 	t.Helper()
 	s := airnest.NewStore()
 	c := airnest.Collection[FOld](s, airnest.Name("F"), airnest.Index("name", "model"))
-	if err := s.Open(bg, path, nil); err != nil {
+	if err := s.Open(bg, dsn, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s, c
 }
 
-func openNew(t *testing.T, path string) (*airnest.Store, *airnest.Coll[FNew]) {
+func openNew(t *testing.T, dsn string) (*airnest.Store, *airnest.Coll[FNew]) {
 	t.Helper()
 	s := airnest.NewStore()
 	c := airnest.Collection[FNew](s, airnest.Name("F"), airnest.Index("name"))
-	if err := s.Open(bg, path, nil); err != nil {
+	if err := s.Open(bg, dsn, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
@@ -88,43 +88,45 @@ func verifyOK(t *testing.T, s *airnest.Store) {
 // current with what the new one writes.
 func TestTwoVersionsOldFirst(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "f.db")
-	sOld, old := openOld(t, path)
-	saveF(t, old, FOld{Name: "a", Model: "m1"})
-	sNew, nw := openNew(t, path)
-	saveF(t, nw, FNew{Name: "b", Model: "m2", Size: 3})
-	saveF(t, old, FOld{Name: "c", Model: "m2"})
-	if n := countModel(t, old, "m2"); n != 2 {
-		t.Fatalf("the old release finds %d values with model m2, want 2", n)
-	}
-	verifyOK(t, sOld)
-	verifyOK(t, sNew)
+	eachBackend(t, func(t *testing.T, dsn string) {
+		sOld, old := openOld(t, dsn)
+		saveF(t, old, FOld{Name: "a", Model: "m1"})
+		sNew, nw := openNew(t, dsn)
+		saveF(t, nw, FNew{Name: "b", Model: "m2", Size: 3})
+		saveF(t, old, FOld{Name: "c", Model: "m2"})
+		if n := countModel(t, old, "m2"); n != 2 {
+			t.Fatalf("the old release finds %d values with model m2, want 2", n)
+		}
+		verifyOK(t, sOld)
+		verifyOK(t, sNew)
+	})
 }
 
 // The new release made the file; the old one opens it (adding the model
 // column and back-filling it); the new one keeps writing.
 func TestTwoVersionsNewFirst(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "f.db")
-	_, nw := openNew(t, path)
-	saveF(t, nw, FNew{Name: "a", Model: "m1"}, FNew{Name: "b", Model: "m2"})
-	sOld, old := openOld(t, path)
-	if n := countModel(t, old, "m2"); n != 1 {
-		t.Fatalf("back-fill: %d values with model m2, want 1", n)
-	}
-	// The new release planned its writes before the column existed.
-	upd := FNew{Name: "c", Model: "m2"}
-	if err := nw.Save(bg, &upd); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := nw.Update(bg, upd.ID, func(v *FNew) error { v.Model = "m3"; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	saveF(t, old, FOld{Name: "d", Model: "m3"})
-	if n, m := countModel(t, old, "m2"), countModel(t, old, "m3"); n != 1 || m != 2 {
-		t.Fatalf("the old release finds %d with m2 and %d with m3, want 1 and 2", n, m)
-	}
-	verifyOK(t, sOld)
+	eachBackend(t, func(t *testing.T, dsn string) {
+		_, nw := openNew(t, dsn)
+		saveF(t, nw, FNew{Name: "a", Model: "m1"}, FNew{Name: "b", Model: "m2"})
+		sOld, old := openOld(t, dsn)
+		if n := countModel(t, old, "m2"); n != 1 {
+			t.Fatalf("back-fill: %d values with model m2, want 1", n)
+		}
+		// The new release planned its writes before the column existed.
+		upd := FNew{Name: "c", Model: "m2"}
+		if err := nw.Save(bg, &upd); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nw.Update(bg, upd.ID, func(v *FNew) error { v.Model = "m3"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		saveF(t, old, FOld{Name: "d", Model: "m3"})
+		if n, m := countModel(t, old, "m2"), countModel(t, old, "m3"); n != 1 || m != 2 {
+			t.Fatalf("the old release finds %d with m2 and %d with m3, want 1 and 2", n, m)
+		}
+		verifyOK(t, sOld)
+	})
 }
 
 // A release whose type lost the field cannot keep the column current: it
@@ -132,68 +134,70 @@ func TestTwoVersionsNewFirst(t *testing.T) {
 // clear error, then rebuilds the column when it opens again.
 func TestTwoVersionsExplicitDrop(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "f.db")
-	sOld, old := openOld(t, path)
-	saveF(t, old, FOld{Name: "a", Model: "m1"})
+	eachBackend(t, func(t *testing.T, dsn string) {
+		sOld, old := openOld(t, dsn)
+		saveF(t, old, FOld{Name: "a", Model: "m1"})
 
-	s := airnest.NewStore()
-	airnest.Collection[FGone](s, airnest.Name("F"), airnest.Index("name"))
-	mustErr(t, "Open without the field", s.Open(bg, path, nil), airnest.ErrSchema, `"model"`, `airnest.DropIndex("model")`)
+		s := airnest.NewStore()
+		airnest.Collection[FGone](s, airnest.Name("F"), airnest.Index("name"))
+		mustErr(t, "Open without the field", s.Open(bg, dsn, nil), airnest.ErrSchema, `"model"`, `airnest.DropIndex("model")`)
 
-	s = airnest.NewStore()
-	gone := airnest.Collection[FGone](s, airnest.Name("F"), airnest.Index("name"), airnest.DropIndex("model"))
-	if err := s.Open(bg, path, nil); err != nil {
-		t.Fatalf("Open with DropIndex: %v", err)
-	}
-	defer s.Close()
-	saveF(t, gone, FGone{Name: "b"})
+		s = airnest.NewStore()
+		gone := airnest.Collection[FGone](s, airnest.Name("F"), airnest.Index("name"), airnest.DropIndex("model"))
+		if err := s.Open(bg, dsn, nil); err != nil {
+			t.Fatalf("Open with DropIndex: %v", err)
+		}
+		defer s.Close()
+		saveF(t, gone, FGone{Name: "b"})
 
-	err := old.Save(bg, &FOld{Name: "c", Model: "m1"})
-	mustErr(t, "old release after the drop", err, airnest.ErrSchema, `"model"`, "dropped by another program")
-	if strings.Contains(err.Error(), "no column named") {
-		t.Fatalf("raw SQLite error: %v", err)
-	}
-	sOld.Close()
-	if err := sOld.Open(bg, path, nil); err != nil {
-		t.Fatalf("the old release opening again: %v", err)
-	}
-	saveF(t, old, FOld{Name: "c", Model: "m1"})
-	if n := countModel(t, old, "m1"); n != 2 {
-		t.Fatalf("after the rebuild: %d values with model m1, want 2", n)
-	}
-	if n := countModel(t, old, ""); n != 1 {
-		t.Fatalf("after the rebuild: %d values with no model, want 1 (the one saved without the field)", n)
-	}
+		err := old.Save(bg, &FOld{Name: "c", Model: "m1"})
+		mustErr(t, "old release after the drop", err, airnest.ErrSchema, `"model"`, "dropped by another program")
+		if strings.Contains(err.Error(), "no column named") || strings.Contains(err.Error(), "SQLSTATE") {
+			t.Fatalf("raw database error: %v", err)
+		}
+		sOld.Close()
+		if err := sOld.Open(bg, dsn, nil); err != nil {
+			t.Fatalf("the old release opening again: %v", err)
+		}
+		saveF(t, old, FOld{Name: "c", Model: "m1"})
+		if n := countModel(t, old, "m1"); n != 2 {
+			t.Fatalf("after the rebuild: %d values with model m1, want 2", n)
+		}
+		if n := countModel(t, old, ""); n != 1 {
+			t.Fatalf("after the rebuild: %d values with no model, want 1 (the one saved without the field)", n)
+		}
+	})
 }
 
 // A retyped index column is an incompatible change for a release still
 // running: refused unless dropped explicitly, then rebuilt.
 func TestRetypedIndexNeedsDropIndex(t *testing.T) {
 	t.Parallel()
-	type R1 struct {
-		ID   airnest.ID[R1]
-		Size string
-	}
-	type R2 struct {
-		ID   airnest.ID[R2]
-		Size int
-	}
-	path := filepath.Join(t.TempDir(), "r.db")
-	s1 := airnest.NewStore()
-	airnest.Collection[R1](s1, airnest.Name("R"), airnest.Index("size"))
-	if err := s1.Open(bg, path, nil); err != nil {
-		t.Fatal(err)
-	}
-	s1.Close()
-	s2 := airnest.NewStore()
-	airnest.Collection[R2](s2, airnest.Name("R"), airnest.Index("size"))
-	mustErr(t, "retyped", s2.Open(bg, path, nil), airnest.ErrSchema, "TEXT", "INTEGER", `DropIndex("size")`)
-	s3 := airnest.NewStore()
-	airnest.Collection[R2](s3, airnest.Name("R"), airnest.Index("size"), airnest.DropIndex("size"))
-	if err := s3.Open(bg, path, nil); err != nil {
-		t.Fatalf("retyped with DropIndex: %v", err)
-	}
-	s3.Close()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		type R1 struct {
+			ID   airnest.ID[R1]
+			Size string
+		}
+		type R2 struct {
+			ID   airnest.ID[R2]
+			Size int
+		}
+		s1 := airnest.NewStore()
+		airnest.Collection[R1](s1, airnest.Name("R"), airnest.Index("size"))
+		if err := s1.Open(bg, dsn, nil); err != nil {
+			t.Fatal(err)
+		}
+		s1.Close()
+		s2 := airnest.NewStore()
+		airnest.Collection[R2](s2, airnest.Name("R"), airnest.Index("size"))
+		mustErr(t, "retyped", s2.Open(bg, dsn, nil), airnest.ErrSchema, "TEXT", "INTEGER", `DropIndex("size")`)
+		s3 := airnest.NewStore()
+		airnest.Collection[R2](s3, airnest.Name("R"), airnest.Index("size"), airnest.DropIndex("size"))
+		if err := s3.Open(bg, dsn, nil); err != nil {
+			t.Fatalf("retyped with DropIndex: %v", err)
+		}
+		s3.Close()
+	})
 }
 
 // versionsChild is the second program of TestTwoVersionsTwoProcesses
@@ -214,6 +218,7 @@ func versionsChild(path string) error {
 	return nil
 }
 
+// SQLite only: two processes sharing one file and its locks.
 func TestTwoVersionsTwoProcesses(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "f.db")
