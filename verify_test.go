@@ -30,13 +30,13 @@ type VItem struct {
 	Notes  []string
 }
 
-func openVerifyStore(t *testing.T, path string) (*airnest.Store, *airnest.Coll[VItem], *airnest.Coll[Session]) {
+func openVerifyStore(t *testing.T, dsn string) (*airnest.Store, *airnest.Coll[VItem], *airnest.Coll[Session]) {
 	t.Helper()
 	s := airnest.NewStore()
 	items := airnest.Collection[VItem](s, airnest.Name("vitems"),
 		airnest.Index("status", "rank", "score", "flag", "at", "owner", "raw", "ref", "level", "label", "status,rank"))
 	sessions := airnest.Collection[Session](s, airnest.Unique("user"))
-	if err := s.Open(bg, path, nil); err != nil {
+	if err := s.Open(bg, dsn, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
@@ -71,46 +71,51 @@ func saveVItems(t *testing.T, items *airnest.Coll[VItem], n int) []VItem {
 
 func TestVerifyCleanStore(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "v.db")
-	s, items, sessions := openVerifyStore(t, path)
-	saveVItems(t, items, 40)
-	for _, u := range []string{"u1", "u2"} {
-		if err := sessions.Save(bg, &Session{User: u}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rep, err := s.Verify(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK() {
-		t.Fatalf("Verify of a clean store:\n%s", rep)
-	}
-	want := []airnest.VerifiedCollection{{Name: "Session", Rows: 2, Typed: true}, {Name: "vitems", Rows: 40, Typed: true}}
-	if len(rep.Collections) != 2 || rep.Collections[0] != want[0] || rep.Collections[1] != want[1] {
-		t.Fatalf("Collections = %+v, want %+v", rep.Collections, want)
-	}
-	if !strings.HasPrefix(rep.String(), "ok: 2 collections, 42 values") {
-		t.Errorf("String() = %q", rep.String())
-	}
-
-	// Without Go types, while the store is open and after it is closed.
-	for _, when := range []string{"open", "closed"} {
-		if when == "closed" {
-			if err := s.Close(); err != nil {
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s, items, sessions := openVerifyStore(t, dsn)
+		saveVItems(t, items, 40)
+		for _, u := range []string{"u1", "u2"} {
+			if err := sessions.Save(bg, &Session{User: u}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		frep, err := airnest.VerifyFile(bg, path)
+		rep, err := s.Verify(bg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !frep.OK() || len(frep.Collections) != 2 || frep.Collections[1].Rows != 40 || frep.Collections[1].Typed {
-			t.Fatalf("VerifyFile (store %s):\n%s%+v", when, frep, frep.Collections)
+		if !rep.OK() {
+			t.Fatalf("Verify of a clean store:\n%s", rep)
 		}
-	}
+		want := []airnest.VerifiedCollection{{Name: "Session", Rows: 2, Typed: true}, {Name: "vitems", Rows: 40, Typed: true}}
+		if len(rep.Collections) != 2 || rep.Collections[0] != want[0] || rep.Collections[1] != want[1] {
+			t.Fatalf("Collections = %+v, want %+v", rep.Collections, want)
+		}
+		if !strings.HasPrefix(rep.String(), "ok: 2 collections, 42 values") {
+			t.Errorf("String() = %q", rep.String())
+		}
+
+		// Without Go types, while the store is open and after it is closed.
+		if backendOf(dsn) != "sqlite" {
+			return // VerifyFile reads SQLite files only
+		}
+		for _, when := range []string{"open", "closed"} {
+			if when == "closed" {
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			frep, err := airnest.VerifyFile(bg, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !frep.OK() || len(frep.Collections) != 2 || frep.Collections[1].Rows != 40 || frep.Collections[1].Typed {
+				t.Fatalf("VerifyFile (store %s):\n%s%+v", when, frep, frep.Collections)
+			}
+		}
+	})
 }
 
+// SQLite only: an in-memory store.
 func TestVerifyInMemory(t *testing.T) {
 	t.Parallel()
 	s := airnest.NewStore()
@@ -137,87 +142,98 @@ func find(rep airnest.VerifyReport, check string) []airnest.Problem {
 	return out
 }
 
+// wrongType is a value of the wrong type for a bool's index column: text
+// where SQLite keeps any type, a number other than 0 and 1 in PostgreSQL's
+// typed column.
+var wrongType = map[string]any{"sqlite": "yes", "postgres": int64(7)}
+
 func TestVerifyReportsCorruption(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "v.db")
-	s, items, _ := openVerifyStore(t, path)
-	vs := saveVItems(t, items, 12)
-	db, err := s.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := db.Exec(q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s, items, _ := openVerifyStore(t, dsn)
+		vs := saveVItems(t, items, 12)
+		db, err := s.DB()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// One disagreement of each kind, each on its own row.
-	exec(`UPDATE vitems SET status = 'forged' WHERE id = ?`, vs[0].ID.Bytes())     // string column
-	exec(`UPDATE vitems SET rank = rank + 1 WHERE id = ?`, vs[1].ID.Bytes())       // int column
-	exec(`UPDATE vitems SET at = NULL WHERE id = ?`, vs[4].ID.Bytes())             // time column
-	exec(`UPDATE vitems SET label = 'x/z' WHERE id = ?`, vs[5].ID.Bytes())         // Stringer column
-	exec(`UPDATE vitems SET flag = 'yes' WHERE id = ?`, vs[6].ID.Bytes())          // wrong SQL type
-	exec(`UPDATE vitems SET v = x'ff00' WHERE id = ?`, vs[2].ID.Bytes())           // corrupt blob
-	exec(`UPDATE vitems SET v = (SELECT v FROM vitems WHERE id = ?) WHERE id = ?`, // another value's blob
-		vs[7].ID.Bytes(), vs[3].ID.Bytes())
+		raw := rawDialect[backendOf(dsn)]
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := db.Exec(raw(q), args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		// One disagreement of each kind, each on its own row.
+		exec(`UPDATE vitems SET status = 'forged' WHERE id = ?`, vs[0].ID.Bytes())                   // string column
+		exec(`UPDATE vitems SET rank = rank + 1 WHERE id = ?`, vs[1].ID.Bytes())                     // int column
+		exec(`UPDATE vitems SET at = NULL WHERE id = ?`, vs[4].ID.Bytes())                           // time column
+		exec(`UPDATE vitems SET label = 'x/z' WHERE id = ?`, vs[5].ID.Bytes())                       // Stringer column
+		exec(`UPDATE vitems SET flag = ? WHERE id = ?`, wrongType[backendOf(dsn)], vs[6].ID.Bytes()) // wrong SQL type
+		exec(`UPDATE vitems SET v = ? WHERE id = ?`, []byte{0xff, 0x00}, vs[2].ID.Bytes())           // corrupt blob
+		exec(`UPDATE vitems SET v = (SELECT v FROM vitems WHERE id = ?) WHERE id = ?`,               // another value's blob
+			vs[7].ID.Bytes(), vs[3].ID.Bytes())
 
-	type want struct {
-		check string
-		id    airnest.ID[VItem]
-		col   string
-	}
-	typed := []want{
-		{"index", vs[0].ID, "status"}, {"index", vs[1].ID, "rank"}, {"index", vs[4].ID, "at"},
-		{"index", vs[5].ID, "label"}, {"index", vs[6].ID, "flag"}, {"blob", vs[2].ID, ""}, {"id", vs[3].ID, ""},
-	}
-	// Without Go types the Stringer column is only type-checked, and the
-	// copied blob is still found by its ID.
-	untyped := []want{
-		{"index", vs[0].ID, "status"}, {"index", vs[1].ID, "rank"}, {"index", vs[4].ID, "at"},
-		{"index", vs[6].ID, "flag"}, {"blob", vs[2].ID, ""}, {"id", vs[3].ID, ""},
-	}
-	check := func(name string, rep airnest.VerifyReport, wants []want) {
-		t.Helper()
-		if rep.OK() {
-			t.Fatalf("%s: report is OK after corruption", name)
+		type want struct {
+			check string
+			id    airnest.ID[VItem]
+			col   string
 		}
-	next:
-		for _, w := range wants {
-			for _, p := range rep.Problems {
-				if p.Check == w.check && p.ID == w.id.String() && p.Column == w.col && p.Collection == "vitems" {
-					if !strings.Contains(rep.String(), w.id.String()) {
-						t.Errorf("%s: String() does not name %s", name, w.id)
+		typed := []want{
+			{"index", vs[0].ID, "status"}, {"index", vs[1].ID, "rank"}, {"index", vs[4].ID, "at"},
+			{"index", vs[5].ID, "label"}, {"index", vs[6].ID, "flag"}, {"blob", vs[2].ID, ""}, {"id", vs[3].ID, ""},
+		}
+		// Without Go types the Stringer column is only type-checked, and the
+		// copied blob is still found by its ID.
+		untyped := []want{
+			{"index", vs[0].ID, "status"}, {"index", vs[1].ID, "rank"}, {"index", vs[4].ID, "at"},
+			{"index", vs[6].ID, "flag"}, {"blob", vs[2].ID, ""}, {"id", vs[3].ID, ""},
+		}
+		check := func(name string, rep airnest.VerifyReport, wants []want) {
+			t.Helper()
+			if rep.OK() {
+				t.Fatalf("%s: report is OK after corruption", name)
+			}
+		next:
+			for _, w := range wants {
+				for _, p := range rep.Problems {
+					if p.Check == w.check && p.ID == w.id.String() && p.Column == w.col && p.Collection == "vitems" {
+						if !strings.Contains(rep.String(), w.id.String()) {
+							t.Errorf("%s: String() does not name %s", name, w.id)
+						}
+						continue next
 					}
-					continue next
+				}
+				t.Errorf("%s: no %s problem for id %s column %q in\n%s", name, w.check, w.id, w.col, rep)
+			}
+			// The copied blob also disagrees with its row's columns; no other
+			// row may be reported.
+			for _, p := range rep.Problems {
+				ok := false
+				for _, w := range wants {
+					ok = ok || p.ID == w.id.String()
+				}
+				if !ok {
+					t.Errorf("%s: problem on an untouched row: %s", name, p)
 				}
 			}
-			t.Errorf("%s: no %s problem for id %s column %q in\n%s", name, w.check, w.id, w.col, rep)
 		}
-		// The copied blob also disagrees with its row's columns; no other
-		// row may be reported.
-		for _, p := range rep.Problems {
-			ok := false
-			for _, w := range wants {
-				ok = ok || p.ID == w.id.String()
-			}
-			if !ok {
-				t.Errorf("%s: problem on an untouched row: %s", name, p)
-			}
+		rep, err := s.Verify(bg)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	rep, err := s.Verify(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check("Verify", rep, typed)
-	frep, err := airnest.VerifyFile(bg, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check("VerifyFile", frep, untyped)
+		check("Verify", rep, typed)
+		if backendOf(dsn) != "sqlite" {
+			return // VerifyFile reads SQLite files only
+		}
+		frep, err := airnest.VerifyFile(bg, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("VerifyFile", frep, untyped)
+	})
 }
 
+// SQLite only: it overwrites a page of the file.
 func TestVerifyReportsIntegrityFailure(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "v.db")
@@ -288,16 +304,17 @@ func TestVerifyFileErrors(t *testing.T) {
 
 func TestVerifyCancelled(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "v.db")
-	s, items, _ := openVerifyStore(t, path)
-	saveVItems(t, items, 5)
-	ctx, cancel := context.WithCancel(bg)
-	cancel()
-	if _, err := s.Verify(ctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("Verify with a cancelled context: %v", err)
-	}
-	s.Close()
-	if _, err := s.Verify(bg); !errors.Is(err, airnest.ErrClosed) {
-		t.Errorf("Verify on a closed store: %v", err)
-	}
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s, items, _ := openVerifyStore(t, dsn)
+		saveVItems(t, items, 5)
+		ctx, cancel := context.WithCancel(bg)
+		cancel()
+		if _, err := s.Verify(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Verify with a cancelled context: %v", err)
+		}
+		s.Close()
+		if _, err := s.Verify(bg); !errors.Is(err, airnest.ErrClosed) {
+			t.Errorf("Verify on a closed store: %v", err)
+		}
+	})
 }
