@@ -3,6 +3,7 @@ package airnest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,8 @@ func fillJobs(t testing.TB, jobs *airnest.Coll[Job], n int, status string) []air
 	return ids
 }
 
+// The Backup tests below are SQLite's (PostgreSQL refuses Backup: see
+// TestBackupAndVacuumOnEachBackend).
 func TestBackupWhileWriting(t *testing.T) {
 	t.Parallel()
 	s, jobs, _, path := testStore(t)
@@ -169,6 +172,79 @@ func TestBackupDestCreatedMeanwhile(t *testing.T) {
 	}
 }
 
+// checkCollectionStats checks what Stats says about the collections of a
+// testStoreAt store holding jobs Job values and one Session.
+func checkCollectionStats(t *testing.T, st *airnest.Stats, jobs int64) {
+	t.Helper()
+	if len(st.Collections) != 2 {
+		t.Fatalf("collections %+v", st.Collections)
+	}
+	js, ss := st.Collections[0], st.Collections[1]
+	if js.Name != "Job" || js.Rows != jobs || js.BlobBytes < jobs*200 || js.GoType != "airnest_test.Job" || js.Created.IsZero() {
+		t.Errorf("Job stats %+v", js)
+	}
+	var cols []string
+	for _, c := range js.Columns {
+		cols = append(cols, c.Name+" "+c.Type)
+	}
+	if got := strings.Join(cols, ", "); got != "status TEXT, priority INTEGER, created_at INTEGER, owner TEXT" {
+		t.Errorf("Job columns %s", got)
+	}
+	if ss.Name != "Session" || ss.Rows != 1 || len(ss.Columns) != 1 || !ss.Columns[0].Unique {
+		t.Errorf("Session stats %+v", ss)
+	}
+}
+
+func TestStatsCollections(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s, jobs, sessions := testStoreAt(t, dsn)
+		fillJobs(t, jobs, 40, "pending")
+		if err := sessions.Save(bg, &Session{User: "ann"}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Stats(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCollectionStats(t, st, 40)
+		if st.FileBytes <= 0 {
+			t.Errorf("database size %d", st.FileBytes)
+		}
+	})
+}
+
+// maintenance is what Backup and Vacuum do on each backend: SQLite does
+// both; PostgreSQL refuses both with ErrInvalid naming the tool to use.
+var maintenance = map[string]struct{ backup, vacuum string }{
+	"sqlite":   {"", ""},
+	"postgres": {"pg_dump", "autovacuum"},
+}
+
+func TestBackupAndVacuumOnEachBackend(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s, jobs, _ := testStoreAt(t, dsn)
+		fillJobs(t, jobs, 5, "x")
+		want := maintenance[backendOf(dsn)]
+		check := func(op string, err error, tool string) {
+			t.Helper()
+			if tool == "" && err != nil {
+				t.Fatalf("%s: %v", op, err)
+			}
+			if tool != "" && (!errors.Is(err, airnest.ErrInvalid) || !strings.Contains(fmt.Sprint(err), tool)) {
+				t.Fatalf("%s: %v, want ErrInvalid naming %s", op, err, tool)
+			}
+		}
+		check("Backup", s.Backup(bg, filepath.Join(t.TempDir(), "copy.db"), nil), want.backup)
+		check("Vacuum", s.Vacuum(bg), want.vacuum)
+		if n, err := jobs.Count(bg); n != 5 || err != nil {
+			t.Fatalf("after Backup and Vacuum: %d jobs, %v", n, err)
+		}
+	})
+}
+
+// SQLite only: the file's pages, its WAL, and VACUUM.
 func TestStatsAndVacuum(t *testing.T) {
 	t.Parallel()
 	s, jobs, sessions, path := testStore(t)
@@ -187,23 +263,7 @@ func TestStatsAndVacuum(t *testing.T) {
 	if st.JournalMode != "wal" || st.PageSize <= 0 || st.PageCount <= 0 || st.FileBytes != st.PageSize*st.PageCount || st.WALBytes <= 0 {
 		t.Errorf("file stats %+v", st)
 	}
-	if len(st.Collections) != 2 {
-		t.Fatalf("collections %+v", st.Collections)
-	}
-	js, ss := st.Collections[0], st.Collections[1]
-	if js.Name != "Job" || js.Rows != 400 || js.BlobBytes < 400*200 || js.GoType != "airnest_test.Job" || js.Created.IsZero() {
-		t.Errorf("Job stats %+v", js)
-	}
-	var cols []string
-	for _, c := range js.Columns {
-		cols = append(cols, c.Name+" "+c.Type)
-	}
-	if got := strings.Join(cols, ", "); got != "status TEXT, priority INTEGER, created_at INTEGER, owner TEXT" {
-		t.Errorf("Job columns %s", got)
-	}
-	if ss.Name != "Session" || ss.Rows != 1 || len(ss.Columns) != 1 || !ss.Columns[0].Unique {
-		t.Errorf("Session stats %+v", ss)
-	}
+	checkCollectionStats(t, st, 400)
 
 	for _, id := range ids[:350] {
 		if err := jobs.Delete(bg, id); err != nil {
@@ -226,6 +286,7 @@ func TestStatsAndVacuum(t *testing.T) {
 	}
 }
 
+// SQLite only: an in-memory store.
 func TestStatsMemory(t *testing.T) {
 	t.Parallel()
 	s := airnest.NewStore()
@@ -261,21 +322,23 @@ func TestStatsMemory(t *testing.T) {
 
 func TestOpsClosed(t *testing.T) {
 	t.Parallel()
-	s, _, _, path := testStore(t)
-	s.Close()
-	if _, err := s.Stats(bg); !errors.Is(err, airnest.ErrClosed) {
-		t.Errorf("Stats: %v", err)
-	}
-	if err := s.Backup(bg, path+".copy", nil); !errors.Is(err, airnest.ErrClosed) {
-		t.Errorf("Backup: %v", err)
-	}
-	if err := s.Vacuum(bg); !errors.Is(err, airnest.ErrClosed) {
-		t.Errorf("Vacuum: %v", err)
-	}
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s, _, _ := testStoreAt(t, dsn)
+		s.Close()
+		if _, err := s.Stats(bg); !errors.Is(err, airnest.ErrClosed) {
+			t.Errorf("Stats: %v", err)
+		}
+		if err := s.Backup(bg, filepath.Join(t.TempDir(), "copy.db"), nil); !errors.Is(err, airnest.ErrClosed) {
+			t.Errorf("Backup: %v", err)
+		}
+		if err := s.Vacuum(bg); !errors.Is(err, airnest.ErrClosed) {
+			t.Errorf("Vacuum: %v", err)
+		}
+	})
 }
 
 // TestStatsFileAndBackupFile reads and copies a file without opening it
-// as a Store, while its store holds a write transaction open.
+// as a Store, while its store holds a write transaction open (SQLite only).
 func TestStatsFileAndBackupFile(t *testing.T) {
 	t.Parallel()
 	s, jobs, _, path := testStore(t)
