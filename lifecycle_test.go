@@ -3,7 +3,6 @@ package airnest_test
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -17,9 +16,15 @@ var (
 	reopenSessions = airnest.Collection[Session](reopenStore, airnest.Unique("user"))
 )
 
+// TestOpenCloseOpen opens the one package-level store on each backend in
+// turn (not in parallel), two databases each.
 func TestOpenCloseOpen(t *testing.T) {
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { openCloseOpen(t, b.dsn(t), b.dsn(t)) })
+	}
+}
+
+func openCloseOpen(t *testing.T, a, b string) {
 	s := reopenStore
 	if err := s.Open(bg, a, nil); err != nil {
 		t.Fatal(err)
@@ -36,7 +41,7 @@ func TestOpenCloseOpen(t *testing.T) {
 		ID   airnest.ID[Late]
 		Name string
 	}
-	late := airnest.Collection[Late](s, airnest.Index("name"))
+	late := airnest.Collection[Late](s, airnest.Index("name"), airnest.Name("Late_"+backendOf(a))) // one table name per run
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +49,9 @@ func TestOpenCloseOpen(t *testing.T) {
 		t.Fatalf("Load after Close: %v, want ErrClosed", err)
 	}
 
-	// The same file again: everything is there.
+	// The same database again: everything is there.
 	if err := s.Open(bg, a, nil); err != nil {
-		t.Fatalf("reopen on the same file: %v", err)
+		t.Fatalf("reopen on the same database: %v", err)
 	}
 	if got, err := reopenJobs.Load(bg, j.ID); err != nil || got.Status != "first" {
 		t.Fatalf("after reopen: %+v, %v", got, err)
@@ -59,16 +64,16 @@ func TestOpenCloseOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Another file: the collections are made there, empty.
+	// Another database: the collections are made there, empty.
 	if err := s.Open(bg, b, nil); err != nil {
-		t.Fatalf("reopen on another file: %v", err)
+		t.Fatalf("reopen on another database: %v", err)
 	}
 	defer s.Close()
 	if n, err := reopenJobs.Count(bg); err != nil || n != 0 {
-		t.Fatalf("Count on the new file: %d, %v", n, err)
+		t.Fatalf("Count on the new database: %d, %v", n, err)
 	}
 	if n, err := late.Where(airnest.Eq("name", "x")).Count(bg); err != nil || n != 0 {
-		t.Fatalf("Late on the new file: %d, %v", n, err)
+		t.Fatalf("Late on the new database: %d, %v", n, err)
 	}
 
 	// Concurrent use after reopen.
