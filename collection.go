@@ -343,12 +343,15 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// Load returns the value with id. Errors: ErrNotFound, ErrSchema (the stored
-// value does not decode into T), ErrClosed, ErrTxDone, the context's error.
+// Load returns the value with id. Inside a Tx it also locks the value's
+// row until the Tx ends, where the database locks rows (PostgreSQL; SQLite's
+// one writer needs none), so a Load then Save in a Tx loses no concurrent
+// update. Errors: ErrNotFound, ErrSchema (the stored value does not decode
+// into T), ErrClosed, ErrTxDone, the context's error.
 func (c *Coll[T]) Load(ctx context.Context, id ID[T]) (T, error) {
 	var v T
 	err := c.read(ctx, "Load", func(conn backend.Conn) (err error) {
-		v, err = c.c.loadOn(conn, id, false)
+		v, err = c.c.loadOn(conn, id, c.tx != nil && !c.tx.readOnly)
 		return err
 	})
 	return v, err
