@@ -91,17 +91,7 @@ func TestNumbersSortAsNumbers(t *testing.T) {
 			jobs.Save(bg, &j)
 		}
 		db, _ := s.DB()
-		rows, err := db.Query(`SELECT priority FROM "Job" ORDER BY priority`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var got []int
-		for rows.Next() {
-			var p int
-			rows.Scan(&p)
-			got = append(got, p)
-		}
+		got := queryStrings(t, db, `SELECT priority FROM "Job" ORDER BY priority`)
 		if fmt.Sprint(got) != "[-1 2 9 10 100]" {
 			t.Fatalf("ORDER BY priority gave %v", got)
 		}
