@@ -133,8 +133,8 @@ func TestTextTheDatabaseCannotHold(t *testing.T) {
 				}
 				continue
 			}
-			if !errors.Is(err, airnest.ErrInvalid) || !strings.Contains(fmt.Sprint(err), "Job") {
-				t.Errorf("Save of text %q: %v, want ErrInvalid naming the collection", v, err)
+			if !errors.Is(err, airnest.ErrInvalid) || !strings.Contains(fmt.Sprint(err), "Job") || !strings.Contains(fmt.Sprint(err), "field Status") {
+				t.Errorf("Save of text %q: %v, want ErrInvalid naming the collection and the field", v, err)
 			}
 			if !errors.Is(qerr, airnest.ErrInvalid) {
 				t.Errorf("query for text %q: %v, want ErrInvalid", v, qerr)

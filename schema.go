@@ -451,10 +451,11 @@ func (c *collection[T]) upsert(conn backend.Conn, p *writePlan, id ID[T], blob [
 	}
 	st.BindInt64(3, c.shape)
 	n := 4
-	for _, v := range vals {
+	for i, v := range vals {
 		if err := v.bind(st, n); err != nil {
 			st.Reset()
-			return err
+			col := c.cols[i]
+			return fmt.Errorf("index %q (field %s) value %s: %w", col.name, col.field, v, err)
 		}
 		n++
 	}
