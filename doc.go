@@ -31,8 +31,10 @@
 // parameters on PostgreSQL); [Store.Backup] and [Store.Vacuum] return
 // [ErrInvalid] on PostgreSQL, naming pg_dump and autovacuum; [Store.Tx] on
 // PostgreSQL runs at READ COMMITTED, where Load and Update inside it lock
-// the row they read, while on SQLite a write transaction excludes every
-// other writer.
+// the row they read (values found by a query are not locked: load them by
+// ID to change them), and a deadlock between two transactions fails one
+// with [ErrBusy], while on SQLite a write transaction excludes every other
+// writer.
 //
 // Inside, the package plans and a backend runs the plans. The root package
 // owns the typed API, the codec, index columns and queries as a tree;
