@@ -22,7 +22,9 @@ type Tx struct {
 	depth    int
 }
 
-// Tx runs fn in one write transaction. If fn returns nil
+// Tx runs fn in one write transaction: on SQLite it excludes every other
+// writer; on PostgreSQL it runs at READ COMMITTED, and Load and Update
+// through it lock the row they read until it ends. If fn returns nil
 // the transaction commits; if it returns an error, or ctx is done, it rolls
 // back and Tx returns that error; if fn panics it rolls back and the panic
 // goes on. Rollback runs even when ctx is cancelled.
