@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if mode := os.Getenv("AIRNEST_PG_HELPER"); mode != "" {
+		os.Exit(pgHelperChild(mode))
+	}
 	if mode := os.Getenv("AIRNEST_HELPER"); mode != "" {
 		helperChild(mode)
 		os.Exit(0)
