@@ -154,5 +154,4 @@ func startTogether(t *testing.T, n int, mode, dsn string, env func(i int) []stri
 	return kids
 }
 
-func updateChild(dsn, id string) error { return nil }
-func transferChild(dsn string) error   { return nil }
+func transferChild(dsn string) error { return nil }
