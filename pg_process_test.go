@@ -153,5 +153,3 @@ func startTogether(t *testing.T, n int, mode, dsn string, env func(i int) []stri
 	b.release()
 	return kids
 }
-
-func transferChild(dsn string) error { return nil }
