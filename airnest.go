@@ -249,15 +249,34 @@ func (o *Options) config() (backend.Config, error) {
 	return cfg, nil
 }
 
-// redact removes a password from a database URL for error messages.
+// redact removes a password from a database URL for error messages: the
+// one in its user info and a password parameter. Of a URL that does not
+// parse, everything between "://" and the last "@" goes.
 func redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		i := strings.Index(dsn, "://")
+		if j := strings.LastIndex(dsn, "@"); i >= 0 && j > i {
+			return dsn[:i+3] + "xxxxx" + dsn[j:]
+		}
+		return dsn
+	}
+	changed := false
+	if u.User != nil {
 		if _, ok := u.User.Password(); ok {
 			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
+			changed = true
 		}
 	}
-	return dsn
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+		changed = true
+	}
+	if !changed {
+		return dsn
+	}
+	return u.String()
 }
 
 // schemaTx runs fn in the write transaction that changes the schema: the
