@@ -1,0 +1,211 @@
+package airnest_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/airnest/airnest"
+	"github.com/airnest/airnest/internal/pgtest"
+)
+
+// The server goes away mid-operation (killed, as a crash or an operator
+// would): the call in flight returns an error, never hangs, and once the
+// server is back the store works again and a new Open works.
+
+// pgSleep is the statement the running-query case kills the server under.
+const pgSleep = `SELECT v FROM "PGAccount", pg_sleep(600) AS nap`
+
+func TestPGServerGoesAway(t *testing.T) {
+	t.Parallel()
+	srv := privateServer(t)
+	ctx := context.Background()
+	dsn, err := srv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn = strings.Replace(dsn, "postgres@", "postgres:"+pgSecret+"@", 1)
+	s := airnest.NewStore()
+	accounts := airnest.Collection[PGAccount](s)
+	if err := s.Open(ctx, dsn, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	first := PGAccount{Name: "first", Balance: 1}
+	if err := accounts.Save(ctx, &first); err != nil {
+		t.Fatal(err)
+	}
+	restart := func() {
+		t.Helper()
+		if err := srv.Restart(ctx); err != nil {
+			t.Fatalf("%v\n%s", err, srv.Log())
+		}
+	}
+
+	t.Run("query", func(t *testing.T) {
+		start := time.Now()
+		err := within(t, "QueryRaw while the server is killed", time.Minute, func(ctx context.Context) error {
+			errc := make(chan error, 1)
+			go func() {
+				_, err := accounts.QueryRaw(ctx, pgSleep)
+				errc <- err
+			}()
+			waitForQuery(t, srv.DSN("postgres"), pgSleep)
+			start = time.Now()
+			killServer(t, srv)
+			return <-errc
+		})
+		if err == nil {
+			t.Fatal("QueryRaw succeeded on a killed server")
+		}
+		noSecret(t, err)
+		wants(t, err, "database server")
+		t.Logf("QueryRaw returned %v after the kill: %v", time.Since(start).Round(time.Millisecond), err)
+		restart()
+	})
+
+	t.Run("tx", func(t *testing.T) {
+		start := time.Now()
+		err := within(t, "Tx while the server is killed", time.Minute, func(ctx context.Context) error {
+			return s.Tx(ctx, func(tx *airnest.Tx) error {
+				a := PGAccount{Name: "in the killed Tx", Balance: 2}
+				if err := accounts.In(tx).Save(ctx, &a); err != nil {
+					return err
+				}
+				start = time.Now()
+				killServer(t, srv)
+				b := PGAccount{Name: "after the kill", Balance: 3}
+				return accounts.In(tx).Save(ctx, &b)
+			})
+		})
+		if err == nil {
+			t.Fatal("Tx committed on a killed server")
+		}
+		noSecret(t, err)
+		wants(t, err, "database server")
+		t.Logf("Tx returned %v after the kill: %v", time.Since(start).Round(time.Millisecond), err)
+		restart()
+	})
+
+	t.Run("save", func(t *testing.T) {
+		killServer(t, srv)
+		err := within(t, "Save on a killed server", time.Minute, func(ctx context.Context) error {
+			return accounts.Save(ctx, &PGAccount{Name: "server down"})
+		})
+		if err == nil {
+			t.Fatal("Save succeeded on a killed server")
+		}
+		noSecret(t, err)
+		wants(t, err, "database server")
+		t.Logf("Save: %v", err)
+		restart()
+	})
+
+	// Back up: the store opened before the crashes works again, and a new
+	// Open works; nothing of the killed Tx or the failed Save is there.
+	all, err := accounts.Scan(ctx)
+	if err != nil {
+		t.Fatalf("Scan on the store opened before the crashes, after Restart: %v", err)
+	}
+	if len(all) != 1 || all[0] != first {
+		t.Errorf("after the crashes the store holds %+v, want only %+v", all, first)
+	}
+	if err := accounts.Save(ctx, &PGAccount{Name: "after restart"}); err != nil {
+		t.Errorf("Save on the store opened before the crashes, after Restart: %v", err)
+	}
+	s2 := airnest.NewStore()
+	accounts2 := airnest.Collection[PGAccount](s2)
+	if err := s2.Open(ctx, dsn, nil); err != nil {
+		t.Fatalf("Open after Restart: %v", err)
+	}
+	defer s2.Close()
+	if n, err := accounts2.Count(ctx); err != nil || n != 2 {
+		t.Errorf("a new store after Restart counts %d, %v; want 2", n, err)
+	}
+}
+
+// killServer kills every process of srv with SIGKILL, as the server's
+// machine going down would: the postmaster, then its children (each
+// session leads a process group of its own, so they are found in /proc).
+// srv.Kill alone kills the postmaster, whose sessions go on until they
+// notice: one may still run and commit a statement sent after the kill.
+func killServer(t *testing.T, srv *pgtest.Server) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(srv.SocketDir(), "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	for _, p := range append([]int{pid}, childrenOf(t, pid)...) {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	if err := srv.Kill(); err != nil { // waits for the postmaster
+		t.Fatal(err)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("killing a server's sessions needs /proc: %v", err)
+	}
+	var kids []int
+	for _, d := range dirs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			kids = append(kids, p)
+		}
+	}
+	return kids
+}
+
+// waitForQuery returns once a session of the server at superDSN runs a
+// statement containing sql.
+func waitForQuery(t *testing.T, superDSN, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := pgx.Connect(ctx, superDSN)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Close(ctx)
+	for {
+		var n int
+		err := c.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = $1", sql).Scan(&n)
+		if err != nil || n > 0 {
+			if err != nil {
+				t.Error(err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Errorf("no session runs %q", sql)
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
