@@ -139,27 +139,35 @@ func TestPGKillMidTx(t *testing.T) {
 		if strings.HasPrefix(last, "B ") {
 			inside++ // killed between "B n" and "C n": inside transaction n
 		}
-		committed := checkBooks(t, ctx, accounts, ledger)
+		committed := checkBooks(t, ctx, s, accounts, ledger)
 		// At most one transaction per round commits unacknowledged: the
 		// one killed between its commit and its "C" line.
 		if committed < acked || committed > acked+round+1 {
 			t.Fatalf("round %d: %d transfers committed, %d acknowledged", round, committed, acked)
 		}
 	}
-	committed := checkBooks(t, ctx, accounts, ledger)
+	committed := checkBooks(t, ctx, s, accounts, ledger)
 	t.Logf("%d rounds, each child killed (SIGKILL) after a random number of commits: %d transfers committed, %d acknowledged; %d kills landed between a transaction's begin and its acknowledgement", killRounds, committed, acked, inside)
 }
 
-// checkBooks fails unless the books balance: the balances sum to the
-// opening total and each account's balance is its opening balance plus
-// its ledger entries. It returns the number of ledger entries.
-func checkBooks(t *testing.T, ctx context.Context, accounts *airnest.Coll[PGAccount], ledger *airnest.Coll[PGLedger]) int {
+// checkBooks fails unless the books balance, read in one snapshot: the
+// balances sum to the opening total and each account's balance is its
+// opening balance plus its ledger entries. It returns the number of
+// ledger entries.
+func checkBooks(t *testing.T, ctx context.Context, s *airnest.Store, accounts *airnest.Coll[PGAccount], ledger *airnest.Coll[PGLedger]) int {
 	t.Helper()
-	all, err := accounts.Scan(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := ledger.Scan(ctx)
+	// One snapshot: the server may still be committing the killed child's
+	// last transaction, which two reads could see half of.
+	var all []PGAccount
+	var entries []PGLedger
+	err := s.View(ctx, func(tx *airnest.Tx) error {
+		var err error
+		if all, err = accounts.In(tx).Scan(ctx); err != nil {
+			return err
+		}
+		entries, err = ledger.In(tx).Scan(ctx)
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
