@@ -103,7 +103,7 @@ func TestPGServerGoesAway(t *testing.T) {
 			t.Fatal("Save succeeded on a killed server")
 		}
 		noSecret(t, err)
-		wants(t, err, "no server is listening")
+		wants(t, err, "cannot connect to database", srv.SocketDir())
 		t.Logf("Save: %v", err)
 		restart()
 	})
