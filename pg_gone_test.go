@@ -42,11 +42,21 @@ func TestPGServerGoesAway(t *testing.T) {
 	if err := accounts.Save(ctx, &first); err != nil {
 		t.Fatal(err)
 	}
-	restart := func() {
+	// gone checks the error of what ran when the server was killed (at
+	// since) and starts the server again.
+	gone := func(t *testing.T, what string, since time.Time, err error, say ...string) {
 		t.Helper()
-		if err := srv.Restart(ctx); err != nil {
-			t.Fatalf("%v\n%s", err, srv.Log())
+		defer func() {
+			if err := srv.Restart(ctx); err != nil {
+				t.Fatalf("%v\n%s", err, srv.Log())
+			}
+		}()
+		if err == nil {
+			t.Fatalf("%s succeeded on a killed server", what)
 		}
+		noSecret(t, err)
+		wants(t, err, say...)
+		t.Logf("%s returned %v after the kill: %v", what, time.Since(since).Round(time.Millisecond), err)
 	}
 
 	t.Run("query", func(t *testing.T) {
@@ -62,13 +72,7 @@ func TestPGServerGoesAway(t *testing.T) {
 			killServer(t, srv)
 			return <-errc
 		})
-		if err == nil {
-			t.Fatal("QueryRaw succeeded on a killed server")
-		}
-		noSecret(t, err)
-		wants(t, err, "lost the connection")
-		t.Logf("QueryRaw returned %v after the kill: %v", time.Since(start).Round(time.Millisecond), err)
-		restart()
+		gone(t, "QueryRaw", start, err, "lost the connection")
 	})
 
 	t.Run("tx", func(t *testing.T) {
@@ -85,27 +89,16 @@ func TestPGServerGoesAway(t *testing.T) {
 				return accounts.In(tx).Save(ctx, &b)
 			})
 		})
-		if err == nil {
-			t.Fatal("Tx committed on a killed server")
-		}
-		noSecret(t, err)
-		wants(t, err, "lost the connection")
-		t.Logf("Tx returned %v after the kill: %v", time.Since(start).Round(time.Millisecond), err)
-		restart()
+		gone(t, "Tx", start, err, "lost the connection")
 	})
 
 	t.Run("save", func(t *testing.T) {
+		start := time.Now()
 		killServer(t, srv)
 		err := within(t, "Save on a killed server", time.Minute, func(ctx context.Context) error {
 			return accounts.Save(ctx, &PGAccount{Name: "server down"})
 		})
-		if err == nil {
-			t.Fatal("Save succeeded on a killed server")
-		}
-		noSecret(t, err)
-		wants(t, err, "cannot connect to database", srv.SocketDir())
-		t.Logf("Save: %v", err)
-		restart()
+		gone(t, "Save", start, err, "cannot connect to database", srv.SocketDir())
 	})
 
 	// Back up: the store opened before the crashes works again, and a new
