@@ -2,6 +2,7 @@ package airnest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -46,7 +47,9 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		return active.(*Tx).savepoint(ctx, fn)
 	}
+	began := false
 	err := s.db.Exclusive(ctx, func(conn backend.Conn) (err error) {
+		began = true
 		if ctx.Done() != nil {
 			conn.SetInterrupt(ctx)
 		}
@@ -83,6 +86,11 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		return nil
 	})
+	if err != nil && !began && !errors.Is(err, backend.ErrReentrant) {
+		// No connection to begin on (a pool waited out ctx, a server
+		// gone): say whose error it is.
+		return wrapOp("Store", "Tx", ctxErr(ctx, err))
+	}
 	return s.writeErr(err)
 }
 
@@ -131,7 +139,7 @@ func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 	defer s.leave()
 	conn, err := s.readConn(ctx)
 	if err != nil {
-		return err
+		return errorf("airnest: View: %w", ctxErr(ctx, err))
 	}
 	defer s.db.Release(conn)
 	// BEGIN is deferred: the snapshot starts at the first read, so read now.
