@@ -2,10 +2,15 @@ package airnest_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -200,5 +205,131 @@ func waitForQuery(t *testing.T, superDSN, sql string) {
 			return
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// freezer is a TCP proxy to a server's unix socket that can stop passing
+// bytes without closing anything, as a network that drops every packet
+// does: the client sees no error, only silence.
+type freezer struct {
+	l      net.Listener
+	frozen chan struct{} // closed to freeze
+	once   sync.Once
+}
+
+func newFreezer(t *testing.T, socket string) *freezer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{l: l, frozen: make(chan struct{})}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go f.serve(c, socket)
+		}
+	}()
+	return f
+}
+
+func (f *freezer) serve(c net.Conn, socket string) {
+	s, err := net.Dial("unix", socket)
+	if err != nil {
+		c.Close()
+		return
+	}
+	pass := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			select {
+			case <-f.frozen:
+				<-make(chan struct{}) // hold both ends open, pass nothing
+			default:
+			}
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				dst.Close()
+				return
+			}
+		}
+	}
+	go pass(s, c)
+	go pass(c, s)
+}
+
+func (f *freezer) freeze() { f.once.Do(func() { close(f.frozen) }) }
+
+// A network that goes silent mid-operation: each call returns by its
+// context's deadline, not when TCP gives up minutes later.
+func TestPGNetworkGoesSilent(t *testing.T) {
+	t.Parallel()
+	srv := pgtest.Shared(t)
+	ctx := context.Background()
+	dsn, err := srv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFreezer(t, filepath.Join(srv.SocketDir(), ".s.PGSQL.5432"))
+	s := airnest.NewStore()
+	accounts := airnest.Collection[PGAccount](s)
+	proxied := fmt.Sprintf("postgres://postgres:%s@%s%s?sslmode=disable", pgSecret, f.l.Addr(), u.Path)
+	if err := s.Open(ctx, proxied, nil); err != nil {
+		t.Fatal(err)
+	}
+	a := PGAccount{Name: "before the silence"}
+	if err := accounts.Save(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	f.freeze()
+	const deadline = 2 * time.Second
+	for name, call := range map[string]func(ctx context.Context) error{
+		"Load": func(ctx context.Context) error { _, err := accounts.Load(ctx, a.ID); return err },
+		"Save": func(ctx context.Context) error { return accounts.Save(ctx, &PGAccount{Name: "lost"}) },
+		"Update": func(ctx context.Context) error {
+			_, err := accounts.Update(ctx, a.ID, func(v *PGAccount) error { v.Balance++; return nil })
+			return err
+		},
+		"Tx": func(ctx context.Context) error {
+			return s.Tx(ctx, func(tx *airnest.Tx) error {
+				return accounts.In(tx).Save(ctx, &PGAccount{Name: "lost in a Tx"})
+			})
+		},
+		"View": func(ctx context.Context) error {
+			return s.View(ctx, func(tx *airnest.Tx) error {
+				_, err := accounts.In(tx).Load(ctx, a.ID)
+				return err
+			})
+		},
+	} {
+		start := time.Now()
+		err := within(t, name+" on a silent network", deadline, call)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s on a silent network: %v, want context.DeadlineExceeded", name, err)
+		}
+		noSecret(t, err)
+		wants(t, err, "airnest: ")
+		t.Logf("%s returned after %v (deadline %v): %v", name, time.Since(start).Round(time.Millisecond), deadline, err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Logf("Close on a silent network: %v", err)
+	case <-time.After(time.Minute):
+		t.Error("Close on a silent network still waits after a minute")
 	}
 }
