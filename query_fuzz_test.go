@@ -241,7 +241,13 @@ func FuzzQuerySQL(f *testing.F) {
 		}
 		gs := &shape{b: b, name: s, vals: fuzzValues{n: n, s: s, f: fl, b: raw, nul: true}}
 		got := gs.query(c)
-		want := (&shape{b: b, name: s, vals: fixed}).query(c)
+		fx := fixed
+		if _, ok := prefixEnd(s); !ok {
+			// A Prefix that every text above it starts with has no upper
+			// bound: one of two fixed texts, chosen by that fact alone.
+			fx.s = ""
+		}
+		want := (&shape{b: b, name: s, vals: fx}).query(c)
 		if gs.named && got.err == nil && !slices.Contains(fuzzCols, s) {
 			t.Fatalf("a query on the undeclared column %q did not fail", s)
 		}
