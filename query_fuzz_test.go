@@ -248,7 +248,8 @@ func FuzzQuerySQL(f *testing.F) {
 			fx.s = ""
 		}
 		want := (&shape{b: b, name: s, vals: fx}).query(c)
-		if gs.named && got.err == nil && !slices.Contains(fuzzCols, s) {
+		declared := slices.ContainsFunc(fuzzCols, func(c string) bool { return foldName(c) == foldName(s) })
+		if gs.named && got.err == nil && !declared {
 			t.Fatalf("a query on the undeclared column %q did not fail", s)
 		}
 		if got.err != nil {
