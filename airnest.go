@@ -393,7 +393,7 @@ func (s *Store) register(ci collInit, goType string) error {
 			if i > 0 {
 				what = fmt.Sprintf("index name %q", o)
 			}
-			return fmt.Errorf("%w: collection %q: the %s is already used by %s (SQLite ignores case in names; pin another with airnest.Name)", ErrInvalid, name, what, other)
+			return fmt.Errorf("%w: collection %q: the %s is already used by %s (names may not differ only in case, which SQLite ignores; pin another with airnest.Name)", ErrInvalid, name, what, other)
 		}
 	}
 	if s.gate.Load()&gateClosing != 0 {

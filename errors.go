@@ -47,7 +47,7 @@ func kindOf(err error) error {
 func isUnique(err error) bool { return backend.Classify(err) == backend.Unique }
 
 // wrapOp prefixes err with the collection and operation, adding ErrConflict
-// or ErrBusy when SQLite's error is one of those.
+// or ErrBusy when the database's error is one of those.
 func wrapOp(coll, op string, err error) error {
 	if err == nil {
 		return nil

@@ -35,8 +35,11 @@ type BackupOptions struct {
 // while the copy was made is not replaced (ErrInvalid). The copy is a
 // normal airnest file; open it like any other.
 //
-// Errors: ErrInvalid (dest exists, or appeared meanwhile), ErrClosed, the
-// context's error, or the file system's or SQLite's error.
+// On PostgreSQL, Backup returns ErrInvalid naming pg_dump: back up the
+// server with its own tools.
+//
+// Errors: ErrInvalid (dest exists, or appeared meanwhile; PostgreSQL),
+// ErrClosed, the context's error, or the file system's or SQLite's error.
 func (s *Store) Backup(ctx context.Context, dest string, opts *BackupOptions) error {
 	if err := s.enter(); err != nil {
 		return err

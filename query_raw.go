@@ -20,7 +20,7 @@ import (
 // Stringer or TextMarshaler as its text: the way index columns are stored.
 // Errors: ErrInvalid (not exactly one read-only statement, no column v, an
 // argument that cannot be bound, a wrong number of arguments), ErrSchema,
-// ErrClosed, the context's error, SQLite's error for a bad statement.
+// ErrClosed, the context's error, the database's error for a bad statement.
 func (c *Coll[T]) QueryRaw(ctx context.Context, sql string, args ...any) ([]T, error) {
 	name := c.c.name
 	vals := make([]sqlValue, len(args))

@@ -121,8 +121,9 @@ func (r *VerifyReport) add(p Problem) {
 	r.Problems = append(r.Problems, p)
 }
 
-// Verify checks the whole file on one read snapshot, while other operations
-// go on: SQLite's integrity_check and foreign_key_check, then every
+// Verify checks the whole store on one read snapshot, while other
+// operations go on: on SQLite the file's integrity_check and
+// foreign_key_check (PostgreSQL keeps its pages to itself), then every
 // collection row by row. For each collection declared on the store it
 // decodes every blob, checks that the blob's ID is the row's id, and
 // recomputes every index column from the decoded value, reporting each
