@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/atomicfile"
@@ -13,7 +14,7 @@ import (
 )
 
 // defaultBusyTimeout is what connections opened on a path alone wait for a lock.
-const defaultBusyTimeout = 5_000_000_000
+const defaultBusyTimeout = 5 * time.Second
 
 // OpenReader opens a read-only connection on the existing file at path, for
 // tools that read a file without opening it as a store.
