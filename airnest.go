@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -175,7 +174,7 @@ func (s *Store) Open(ctx context.Context, dsn string, opts *Options) error {
 	}
 	opener, ok := backend.For(dsn)
 	if !ok {
-		return fmt.Errorf("%w: Open: no database understands %q", ErrInvalid, redact(dsn))
+		return fmt.Errorf("%w: Open: no database understands %q", ErrInvalid, backend.Redact(dsn))
 	}
 
 	s.mu.Lock()
@@ -185,7 +184,7 @@ func (s *Store) Open(ctx context.Context, dsn string, opts *Options) error {
 	}
 	db, err := opener.Open(ctx, dsn, cfg)
 	if err != nil {
-		return errorf("airnest: open %s: %w", redact(dsn), err)
+		return errorf("airnest: open %s: %w", backend.Redact(dsn), err)
 	}
 	d := db.Dialect()
 	err = db.Exclusive(ctx, func(c backend.Conn) error {
@@ -207,7 +206,7 @@ func (s *Store) Open(ctx context.Context, dsn string, opts *Options) error {
 	})
 	if err != nil {
 		db.Close()
-		return errorf("airnest: open %s: %w", redact(dsn), err)
+		return errorf("airnest: open %s: %w", backend.Redact(dsn), err)
 	}
 	s.db, s.d = db, d
 	s.gate.Or(gateOpen)
@@ -247,36 +246,6 @@ func (o *Options) config() (backend.Config, error) {
 		cfg.Writers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
 	return cfg, nil
-}
-
-// redact removes a password from a database URL for error messages: the
-// one in its user info and a password parameter. Of a URL that does not
-// parse, everything between "://" and the last "@" goes.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		i := strings.Index(dsn, "://")
-		if j := strings.LastIndex(dsn, "@"); i >= 0 && j > i {
-			return dsn[:i+3] + "xxxxx" + dsn[j:]
-		}
-		return dsn
-	}
-	changed := false
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			changed = true
-		}
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-		changed = true
-	}
-	if !changed {
-		return dsn
-	}
-	return u.String()
 }
 
 // schemaTx runs fn in the write transaction that changes the schema: the

@@ -113,8 +113,8 @@ func TestRedact(t *testing.T) {
 		"postgresql://h/db?password=pw&search_path=s": "postgresql://h/db?search_path=s",
 		"postgres://h/db": "postgres://h/db",
 	} {
-		if got := redact(in); got != want {
-			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		if got := backend.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
 	}
 	if !Match("PostgreSQL://h/db") || !Match("postgres://h") || Match("/data/postgres.db") {

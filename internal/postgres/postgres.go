@@ -23,7 +23,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"runtime"
 	"strings"
 	"sync"
@@ -72,7 +71,7 @@ var configHook func(writers, readers *pgxpool.Config)
 // reach it before ctx ends.
 func Open(ctx context.Context, dsn string, cfg backend.Config) (backend.DB, error) {
 	ctx = ctxOr(ctx)
-	safe := redact(dsn)
+	safe := backend.Redact(dsn)
 	wc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, parseErr(dsn, safe, err)
@@ -127,24 +126,6 @@ func hostOf(cfg *pgxpool.Config) string {
 		return fmt.Sprintf("the unix socket in %s (port %d)", h, cfg.ConnConfig.Port)
 	}
 	return fmt.Sprintf("%s:%d", h, cfg.ConnConfig.Port)
-}
-
-// redact returns dsn without its password (in the user info or the
-// password parameter); text that is no URL at all is left out.
-func redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "(an unparsable URL)"
-	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
-	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Del("password")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }
 
 // Dialect is PostgreSQL's.
