@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airnest/airnest"
 	"github.com/airnest/airnest/internal/pgtest"
 )
 
@@ -100,4 +101,29 @@ func anotherStore(t testing.TB, dsn string) string {
 	}
 	t.Fatalf("no backend opens %q", dsn)
 	return ""
+}
+
+// A postgres URL opens PostgreSQL however its scheme is spelled (URL
+// schemes ignore case), never a file of that name.
+func TestOpenPicksTheDatabaseByScheme(t *testing.T) {
+	dsn := pgtest.Database(t)
+	scheme, rest, _ := strings.Cut(dsn, "://")
+	for _, s := range []string{"PostgreSQL", "POSTGRES", scheme} {
+		t.Run(s, func(t *testing.T) {
+			store := airnest.NewStore()
+			jobs := airnest.Collection[Job](store)
+			if err := store.Open(bg, s+"://"+rest, nil); err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			j := Job{Status: "x"}
+			if err := jobs.Save(bg, &j); err != nil {
+				t.Fatal(err)
+			}
+			st, err := store.Stats(bg)
+			if err != nil || st.JournalMode != "" || !strings.HasPrefix(strings.ToLower(st.Path), "postgres") {
+				t.Fatalf("opened %+v, %v; want the PostgreSQL database", st, err)
+			}
+		})
+	}
 }

@@ -214,7 +214,9 @@ type Config struct {
 
 // Opener opens one kind of database.
 type Opener struct {
-	Name  string
+	Name string
+	// Match reports a dsn this backend opens; nil makes it the fallback
+	// that opens whatever no other backend matches (SQLite: a file path).
 	Match func(dsn string) bool
 	Open  func(ctx context.Context, dsn string, cfg Config) (DB, error)
 	// Classify says what kind of failure err is, Other when it is not this
@@ -246,15 +248,22 @@ func Register(o Opener) {
 	openers = append(openers, o)
 }
 
-// For returns the backend that opens dsn; the last registered that
-// matches wins, the first (SQLite, which matches anything) is the fallback.
+// For returns the backend that opens dsn: the one whose Match takes it,
+// else the fallback.
 func For(dsn string) (Opener, bool) {
 	mu.RLock()
 	defer mu.RUnlock()
-	for i := len(openers) - 1; i >= 0; i-- {
-		if openers[i].Match(dsn) {
-			return openers[i], true
+	var fallback *Opener
+	for i, o := range openers {
+		switch {
+		case o.Match == nil:
+			fallback = &openers[i]
+		case o.Match(dsn):
+			return o, true
 		}
+	}
+	if fallback != nil {
+		return *fallback, true
 	}
 	return Opener{}, false
 }

@@ -72,6 +72,9 @@ var configHook func(writers, readers *pgxpool.Config)
 func Open(ctx context.Context, dsn string, cfg backend.Config) (backend.DB, error) {
 	ctx = ctxOr(ctx)
 	safe := backend.Redact(dsn)
+	// pgx reads only a lower-case scheme as a URL; schemes ignore case.
+	scheme, rest, _ := strings.Cut(dsn, "://")
+	dsn = strings.ToLower(scheme) + "://" + rest
 	wc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, parseErr(dsn, safe, err)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"net/url"
-	"strings"
 	"sync"
 
 	"github.com/airnest/airnest/internal/backend"
@@ -16,16 +15,10 @@ import (
 func init() {
 	backend.Register(backend.Opener{
 		Name:     "sqlite",
-		Match:    isPath,
+		Match:    nil, // a path: whatever no other backend takes
 		Open:     openDB,
 		Classify: classify,
 	})
-}
-
-// isPath reports a dsn that names an SQLite file: anything but a URL of
-// another database.
-func isPath(dsn string) bool {
-	return !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://")
 }
 
 func classify(err error) backend.Class {
