@@ -411,7 +411,7 @@ func importLine(ins backend.Stmt, c *collection, text []byte) error {
 		if err != nil {
 			return fmt.Errorf("id %s: column %s: %w", u, col.Name, err)
 		}
-		if err := sqlite.Bind(ins, i+3, val); err != nil {
+		if err := backend.Bind(ins, i+3, val); err != nil {
 			return err
 		}
 	}

@@ -173,9 +173,6 @@ func (c *Conn) Repair() {
 	c.broken = false
 }
 
-// NewQuery registers sql for statement caching (backend.NewQuery).
-func NewQuery(sql string) *backend.Query { return backend.NewQuery(sql) }
-
 // Open opens one connection and applies cfg. reader makes it query_only.
 func Open(ctx context.Context, cfg Config, reader bool) (*Conn, error) {
 	c, err := sqlite3.OpenContext(ctx, cfg.URI)
@@ -572,6 +569,3 @@ func OpenDB(cfg Config) (*sql.DB, error) {
 func (c *Conn) Each(sql string, args []any, row func(backend.Stmt) error) error {
 	return backend.Each(c, sql, args, row)
 }
-
-// Bind is backend.Bind.
-func Bind(st backend.Stmt, i int, a any) error { return backend.Bind(st, i, a) }

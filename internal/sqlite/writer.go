@@ -54,10 +54,6 @@ type Job struct {
 	ready    chan struct{}
 }
 
-// ErrReentrant: a write was started from a goroutine that is already running
-// user code on the writer (it would wait for itself).
-var ErrReentrant = backend.ErrReentrant
-
 // NewWriter wraps conn; conn's setup is done.
 func NewWriter(conn *Conn) *Writer {
 	w := &Writer{conn: conn, sem: make(chan struct{}, 1), MaxBatch: 256}
@@ -95,7 +91,7 @@ func (w *Writer) Reentrant() bool {
 // j.Run is re-raised here, on the caller's goroutine.
 func (w *Writer) Do(j *Job) error {
 	if w.Reentrant() {
-		return ErrReentrant
+		return backend.ErrReentrant
 	}
 	w.mu.Lock()
 	w.queue = append(w.queue, j)
@@ -276,7 +272,7 @@ func fatal(err error, c *Conn) bool {
 // waits for the connection while ctx allows. fn runs on the caller's goroutine.
 func (w *Writer) Exclusive(ctx context.Context, fn func(c *Conn) error) error {
 	if w.Reentrant() {
-		return ErrReentrant
+		return backend.ErrReentrant
 	}
 	select {
 	case w.sem <- struct{}{}:
