@@ -188,6 +188,12 @@ func (s *Store) Open(ctx context.Context, dsn string, opts *Options) error {
 	}
 	d := db.Dialect()
 	err = db.Exclusive(ctx, func(c backend.Conn) error {
+		// Another program's schema change holds the lock this waits for:
+		// ctx bounds the wait (BusyTimeout too, where the database has one).
+		if ctx.Done() != nil {
+			c.SetInterrupt(ctx)
+			defer c.SetInterrupt(context.Background())
+		}
 		return schemaTx(c, d, func() error {
 			version, err := readFormat(c, d)
 			if err != nil {
@@ -206,6 +212,9 @@ func (s *Store) Open(ctx context.Context, dsn string, opts *Options) error {
 	})
 	if err != nil {
 		db.Close()
+		if err = ctxErr(ctx, err); kindOf(err) == ErrBusy {
+			err = fmt.Errorf("%w: %w", ErrBusy, err)
+		}
 		return errorf("airnest: open %s: %w", backend.Redact(dsn), err)
 	}
 	s.db, s.d = db, d
@@ -279,6 +288,8 @@ func inTx(c backend.Conn, d *sqlgen.Dialect, fn func() error) error {
 		c.Rollback()
 		return err
 	}
+	// COMMIT is not interrupted: its outcome must be known.
+	c.SetInterrupt(context.Background())
 	if err := c.Exec(d.Commit); err != nil {
 		c.Rollback()
 		return err

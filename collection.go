@@ -262,7 +262,7 @@ func (c *Coll[T]) save(ctx context.Context, v *T, id ID[T]) error {
 	b.job = backend.Job{Ctx: ctx, Run: func(conn backend.Conn) error { return cc.write(conn, id, blob, vals) }}
 	err = s.db.Write(&b.job)
 	b.job = backend.Job{}
-	return cc.errorf("Save", s.writeErr(err))
+	return cc.errorf("Save", ctxErr(ctx, s.writeErr(err)))
 }
 
 // writeErr explains a write refused because it would wait for itself.
@@ -337,7 +337,11 @@ func guarded(conn backend.Conn, fn func(backend.Conn) error) error {
 // ctxErr makes a statement interrupted by ctx report ctx's error, so
 // errors.Is(err, context.Canceled) holds, keeping the database's underneath.
 func ctxErr(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) && backend.Classify(err) == backend.Interrupt {
+	if err == nil || ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	// SQLite reports a wait for a lock that ctx cut short as busy.
+	if c := backend.Classify(err); c == backend.Interrupt || c == backend.Busy {
 		return fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
 	return err
@@ -417,7 +421,7 @@ func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(con
 	}
 	defer s.leave()
 	err := s.db.Write(&backend.Job{Ctx: ctx, Run: fn, Tx: user, User: user})
-	return cc.errorf(op, s.writeErr(err))
+	return cc.errorf(op, ctxErr(ctx, s.writeErr(err)))
 }
 
 // Update loads the value with id, calls fn on it and saves the result, all in

@@ -198,14 +198,23 @@ func (w *Writer) runBatch(batch []*Job) {
 		defer w.userG.Store(0)
 	}
 	c := w.conn
+	// Waiting for another program's write lock ends when no job in the
+	// batch waits any more (each job's ctx has ended), not at BusyTimeout.
+	wait, stop := untilAllDone(live)
+	defer stop()
 	if len(live) == 1 && !live[0].Tx {
+		c.SetInterrupt(wait)
 		w.run(live[0])
+		c.SetInterrupt(context.Background())
 		if c.InTx() { // a job must not leave a transaction open
 			c.Rollback()
 		}
 		return
 	}
-	if err := c.Exec("BEGIN IMMEDIATE"); err != nil {
+	c.SetInterrupt(wait)
+	err := c.Exec("BEGIN IMMEDIATE")
+	c.SetInterrupt(context.Background())
+	if err != nil {
 		for _, j := range live {
 			j.err = err
 		}
@@ -234,6 +243,36 @@ func (w *Writer) runBatch(batch []*Job) {
 				j.err = err
 			}
 		}
+	}
+}
+
+// untilAllDone returns a context that ends once every job's context has
+// ended (never, if one of them cannot end), and a func that frees it.
+func untilAllDone(jobs []*Job) (context.Context, func()) {
+	if len(jobs) == 1 {
+		return jobs[0].Ctx, func() {}
+	}
+	for _, j := range jobs {
+		if j.Ctx.Done() == nil {
+			return context.Background(), func() {}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var left atomic.Int32
+	left.Store(int32(len(jobs)))
+	stops := make([]func() bool, len(jobs))
+	for i, j := range jobs {
+		stops[i] = context.AfterFunc(j.Ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 	}
 }
 
