@@ -8,7 +8,6 @@ import (
 
 	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
 )
 
 // BackupOptions configures Store.Backup. A nil *BackupOptions means the
@@ -61,17 +60,34 @@ func backupOptions(o *BackupOptions) backend.BackupOptions {
 
 // BackupFile is Store.Backup for the airnest file at path, without opening
 // it as a Store: it only reads, so it never waits for a program that holds
-// the write lock. It is what 'airnest backup' runs.
+// the write lock. It is what 'airnest backup' runs. Given a postgres:// URL
+// it returns ErrInvalid naming pg_dump, as Store.Backup does there.
 func BackupFile(ctx context.Context, path, dest string, opts *BackupOptions) error {
-	conn, err := sqlite.OpenReader(ctx, path)
+	db, err := openReadOnly(ctx, path)
 	if err != nil {
-		return errorf("airnest: Backup %s: %w", path, err)
+		return errorf("airnest: Backup %s: %w", backend.Redact(path), err)
 	}
-	defer conn.Close()
-	if err := sqlite.Backup(ctx, conn, dest, backupOptions(opts)); err != nil {
+	defer db.Close()
+	if err := db.Backup(ctx, dest, backupOptions(opts)); err != nil {
 		return errorf("airnest: Backup: %w", ctxErr(ctx, err))
 	}
 	return nil
+}
+
+// openReadOnly opens the database at dsn (a file path or a server's URL)
+// for the functions that read one without opening it as a Store: one
+// reader, nothing written, a missing file an error rather than a new one.
+func openReadOnly(ctx context.Context, dsn string) (backend.DB, error) {
+	opener, ok := backend.For(dsn)
+	if !ok {
+		return nil, fmt.Errorf("%w: no database understands %q", ErrInvalid, backend.Redact(dsn))
+	}
+	cfg, err := (&Options{Readers: 1, Writers: 1}).config()
+	if err != nil {
+		return nil, err
+	}
+	cfg.ReadOnly = true
+	return opener.Open(ctx, dsn, cfg)
 }
 
 // Stats describes the store's file and collections, read in one snapshot.
@@ -126,32 +142,39 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 		return nil, errorf("airnest: Stats: %w", err)
 	}
 	defer s.db.Release(conn)
-	st, err := statsOn(conn, s.db.Info)
+	st, err := statsOn(conn, s.d, s.db.Info)
 	if err != nil {
 		return nil, errorf("airnest: Stats: %w", ctxErr(ctx, err))
 	}
 	return st, nil
 }
 
-// StatsFile is Store.Stats for the airnest file at path, without opening
-// it as a Store: it only reads, so it never waits for a program that holds
-// the write lock. It is what 'airnest stats' runs.
-func StatsFile(ctx context.Context, path string) (*Stats, error) {
-	conn, err := sqlite.OpenReader(ctx, path)
+// StatsFile is Store.Stats for the airnest file at dsn, or the PostgreSQL
+// database at a postgres:// URL, without opening it as a Store: it only
+// reads, so it never waits for a program that holds the write lock. It is
+// what 'airnest stats' runs. On PostgreSQL, Path is the URL without its
+// password and FileBytes the database's size; the page figures are zero.
+func StatsFile(ctx context.Context, dsn string) (*Stats, error) {
+	db, err := openReadOnly(ctx, dsn)
 	if err != nil {
-		return nil, errorf("airnest: Stats %s: %w", path, err)
+		return nil, errorf("airnest: Stats %s: %w", backend.Redact(dsn), err)
 	}
-	defer conn.Close()
-	st, err := statsOn(conn, sqlite.Info)
+	defer db.Close()
+	conn, err := db.Read(ctx)
 	if err != nil {
-		return nil, errorf("airnest: Stats %s: %w", path, err)
+		return nil, errorf("airnest: Stats %s: %w", backend.Redact(dsn), err)
+	}
+	defer db.Release(conn)
+	st, err := statsOn(conn, db.Dialect(), db.Info)
+	if err != nil {
+		return nil, errorf("airnest: Stats %s: %w", backend.Redact(dsn), ctxErr(ctx, err))
 	}
 	return st, nil
 }
 
 // statsOn reads the stats in one snapshot: the database's own figures
 // from info, then each collection's.
-func statsOn(conn backend.Conn, info func(backend.Conn) (backend.Info, error)) (*Stats, error) {
+func statsOn(conn backend.Conn, d *sqlgen.Dialect, info func(backend.Conn) (backend.Info, error)) (*Stats, error) {
 	if err := conn.BeginSnapshot(); err != nil {
 		return nil, err
 	}
@@ -162,7 +185,7 @@ func statsOn(conn backend.Conn, info func(backend.Conn) (backend.Info, error)) (
 	}
 	st := &Stats{Path: in.Path, JournalMode: in.JournalMode, PageSize: in.PageSize, PageCount: in.PageCount,
 		FreePages: in.FreePages, FileBytes: in.FileBytes, WALBytes: in.WALBytes}
-	err = query(conn, "SELECT name, go_type, columns, created FROM _airnest_collections ORDER BY name", nil, func(r backend.Stmt) error {
+	err = query(conn, d.Collections(), nil, func(r backend.Stmt) error {
 		cs := CollectionStats{Name: r.ColumnText(0), GoType: r.ColumnText(1), Created: time.Unix(0, r.ColumnInt64(3))}
 		var sc storedCollection
 		if err := json.Unmarshal([]byte(r.ColumnText(2)), &sc); err != nil {
@@ -182,8 +205,7 @@ func statsOn(conn backend.Conn, info func(backend.Conn) (backend.Info, error)) (
 	}
 	for i := range st.Collections {
 		cs := &st.Collections[i]
-		q := fmt.Sprintf("SELECT count(*), coalesce(sum(length(v)), 0) FROM %s", sqlgen.Quote(cs.Name))
-		err := query(conn, q, nil, func(r backend.Stmt) error {
+		err := query(conn, sqlgen.Table{Name: cs.Name}.Size(), nil, func(r backend.Stmt) error {
 			cs.Rows, cs.BlobBytes = r.ColumnInt64(0), r.ColumnInt64(1)
 			return nil
 		})

@@ -226,9 +226,6 @@ func TestFormatVersion(t *testing.T) {
 			s := airnest.NewStore()
 			airnest.Collection[Item](s)
 			mustErr(t, tc.name+": Open", s.Open(bg, p, nil), airnest.ErrSchema, tc.mention...)
-			if backendOf(p) != "sqlite" {
-				continue // VerifyFile reads SQLite files only
-			}
 			rep, err := airnest.VerifyFile(bg, p)
 			if err != nil {
 				t.Fatal(err)
@@ -317,9 +314,7 @@ func TestVerifyReportsKeysMissingFromTheRegistry(t *testing.T) {
 				return s.Verify(bg)
 			},
 		}
-		if backendOf(dsn) == "sqlite" { // VerifyFile reads SQLite files only
-			verifiers = append(verifiers, func() (airnest.VerifyReport, error) { return airnest.VerifyFile(bg, dsn) })
-		}
+		verifiers = append(verifiers, func() (airnest.VerifyReport, error) { return airnest.VerifyFile(bg, dsn) })
 		for _, verify := range verifiers {
 			rep, err := verify()
 			if err != nil {

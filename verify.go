@@ -17,7 +17,6 @@ import (
 	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
 )
 
 // VerifyReport is what Store.Verify or VerifyFile found. A report with no
@@ -152,30 +151,36 @@ func (s *Store) Verify(ctx context.Context) (VerifyReport, error) {
 	return verifyOn(ctx, conn, s.d, s.db.Check, typed)
 }
 
-// VerifyFile checks the airnest file at path without the program's Go
-// types, for tools such as the airnest command. It opens the file
-// read-only and runs SQLite's integrity_check and foreign_key_check, then
-// for every collection in the file checks that its table and index columns
-// exist, that every id is 16 bytes, that every blob is well-formed CBOR
-// holding a map whose ID (when stored) is the row's id, that every index
-// column holds its declared SQL type or NULL, and, for index columns over a
-// field of a built-in type (string, bool, numbers, time.Time, or a pointer
-// to one), that the column equals the blob's field. Store.Verify, which
-// knows the Go types, also checks the columns of other types and that every
-// blob decodes into its type.
+// VerifyFile checks the airnest file at dsn, or the PostgreSQL database at
+// a postgres:// URL, without the program's Go types, for tools such as the
+// airnest command. It opens the database read-only and runs the database's
+// own checks (SQLite's integrity_check and foreign_key_check; PostgreSQL
+// keeps its pages to itself), then for every collection checks that its
+// table and index columns exist, that every id is 16 bytes, that every blob
+// is well-formed CBOR holding a map whose ID (when stored) is the row's id,
+// that every index column holds its declared SQL type or NULL, and, for
+// index columns over a field of a built-in type (string, bool, numbers,
+// time.Time, or a pointer to one), that the column equals the blob's field.
+// Store.Verify, which knows the Go types, also checks the columns of other
+// types and that every blob decodes into its type.
 //
 // Corruption is reported in the VerifyReport; the error is for a check that
-// could not run (no such file, not a SQLite file, the context's error).
-func VerifyFile(ctx context.Context, path string) (VerifyReport, error) {
-	conn, err := sqlite.OpenReader(ctx, path)
+// could not run (no such file, not a SQLite file, a server that cannot be
+// reached, the context's error).
+func VerifyFile(ctx context.Context, dsn string) (VerifyReport, error) {
+	db, err := openReadOnly(ctx, dsn)
 	if err != nil {
-		return VerifyReport{}, errorf("airnest: verify %s: %w", path, err)
+		return VerifyReport{}, errorf("airnest: verify %s: %w", backend.Redact(dsn), err)
 	}
-	defer conn.Close()
-	rep, err := verifyOn(ctx, conn, sqlgen.SQLite, sqlite.Check, nil)
-	conn.Rollback()
+	defer db.Close()
+	conn, err := db.Read(ctx)
 	if err != nil {
-		return rep, errorf("airnest: verify %s: %w", path, err)
+		return VerifyReport{}, errorf("airnest: verify %s: %w", backend.Redact(dsn), err)
+	}
+	defer db.Release(conn)
+	rep, err := verifyOn(ctx, conn, db.Dialect(), db.Check, nil)
+	if err != nil {
+		return rep, errorf("airnest: verify %s: %w", backend.Redact(dsn), err)
 	}
 	return rep, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 	"time"
 
@@ -14,92 +13,126 @@ import (
 	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
 )
 
 // The settings airnest.Open uses, so the tool and the program agree on
-// locking and durability while both use the file.
+// locking while both use the file.
 const busyTimeout = 5 * time.Second
 
-func fileConfig(path string) sqlite.Config {
-	return sqlite.Config{URI: sqlite.FileURI(path), Synchronous: "FULL", BusyTimeout: busyTimeout, HeapLimit: 256 << 20}
+// readConfig opens a database only to read it: one connection, nothing
+// written, a missing file an error rather than a new one.
+func readConfig() backend.Config {
+	return backend.Config{Sync: "FULL", Readers: 1, Writers: 1, BusyTimeout: busyTimeout, HeapLimit: 256 << 20, ReadOnly: true}
 }
 
-// mustExist fails unless path is an existing file.
-func mustExist(path string) error {
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: no such file", path)
+// openDB opens the database at dsn, an airnest file or a postgres:// URL,
+// with cfg. Errors name it (a URL without its password).
+func openDB(ctx context.Context, dsn string, cfg backend.Config) (backend.DB, error) {
+	opener, ok := backend.For(dsn)
+	if !ok {
+		return nil, fmt.Errorf("%s: no database understands it", backend.Redact(dsn))
 	}
-	if err != nil {
-		return err
+	db, err := opener.Open(ctx, dsn, cfg)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, openError{fmt.Errorf("%s: no such file", dsn)}
+	case err != nil:
+		return nil, openError{fmt.Errorf("%s: %w", backend.Redact(dsn), err)}
 	}
-	if fi.IsDir() {
-		return fmt.Errorf("%s is a directory, not an airnest file", path)
-	}
-	return nil
+	return db, nil
 }
 
-// openReader opens a read-only connection on an existing airnest file. It
-// refuses a file that is not one, so that no command ever writes
+// openError is a database that could not be opened or reached at all, as
+// opposed to one whose content is wrong.
+type openError struct{ error }
+
+func (e openError) Unwrap() error { return e.error }
+
+// source is a database a command reads, in one read-only snapshot.
+type source struct {
+	name string // the path, or the URL without its password
+	db   backend.DB
+	c    backend.Conn
+	d    *sqlgen.Dialect
+}
+
+// openSource opens dsn read-only and starts one snapshot. It refuses a
+// database that is not an airnest store, so that no command ever writes
 // bookkeeping tables into someone else's database.
-func openReader(ctx context.Context, path string) (*sqlite.Conn, error) {
-	if err := mustExist(path); err != nil {
+func openSource(ctx context.Context, dsn string) (*source, error) {
+	db, err := openDB(ctx, dsn, readConfig())
+	if err != nil {
 		return nil, err
 	}
-	c, err := sqlite.Open(ctx, fileConfig(path), true)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	src := &source{name: backend.Redact(dsn), db: db, d: db.Dialect()}
+	if src.c, err = db.Read(ctx); err != nil {
+		db.Close()
+		return nil, openError{fmt.Errorf("%s: %w", src.name, err)}
 	}
-	if ctx.Done() != nil {
-		c.SetInterrupt(ctx)
-	}
-	n := 0
-	err = each(c, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('_airnest_collections', '_airnest_keys')", nil, func(st backend.Stmt) error {
-		n = int(st.ColumnInt64(0))
-		return nil
-	})
-	if err == nil && n != 2 {
-		err = errors.New("not an airnest file (it has no _airnest_collections and _airnest_keys tables)")
-	}
+	err = src.c.BeginSnapshot()
 	if err == nil {
-		err = each(c, sqlgen.SQLite.ReadFormat, nil, func(st backend.Stmt) error {
-			return sqlgen.CheckFormat(st.ColumnInt64(0), st.ColumnInt64(1))
-		})
+		err = src.checkStore()
 	}
 	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		src.close()
+		return nil, fmt.Errorf("%s: %w", src.name, err)
 	}
-	return c, nil
+	return src, nil
 }
 
-// openSnapshot opens path for reading, starts one read snapshot and reads
-// the collections it describes; closeSnapshot ends both.
-func openSnapshot(ctx context.Context, path string) (*sqlite.Conn, []*collection, error) {
-	conn, err := openReader(ctx, path)
+// checkStore fails unless the bookkeeping tables are there and the format
+// recorded is one this release reads.
+func (src *source) checkStore() error {
+	for _, t := range []string{"_airnest_collections", "_airnest_keys"} {
+		if ok, err := src.hasTable(t); err != nil || !ok {
+			if err == nil {
+				err = errors.New("not an airnest store (it has no _airnest_collections and _airnest_keys tables)")
+			}
+			return err
+		}
+	}
+	if src.d.FormatTable != "" {
+		if ok, err := src.hasTable("_airnest_format"); err != nil || !ok {
+			return err
+		}
+	}
+	return src.c.Each(src.d.ReadFormat, nil, func(st backend.Stmt) error {
+		return sqlgen.CheckFormat(st.ColumnInt64(0), st.ColumnInt64(1))
+	})
+}
+
+// hasTable reports whether the database has the table name.
+func (src *source) hasTable(name string) (bool, error) { return tableExists(src.c, src.d, name) }
+
+// close ends the snapshot and closes the database.
+func (src *source) close() {
+	src.c.Rollback()
+	src.db.Release(src.c)
+	src.db.Close()
+}
+
+// openSnapshot opens dsn for reading, starts one read snapshot and reads
+// the collections it describes; close the source to end both.
+func openSnapshot(ctx context.Context, dsn string) (*source, []*collection, error) {
+	src, err := openSource(ctx, dsn)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := conn.BeginSnapshot(); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	cs, err := readCollections(conn)
+	cs, err := readCollections(src.c, src.d)
 	var ms []exportMigration
 	if err == nil {
-		ms, err = readMigrations(conn)
+		ms, err = src.readMigrations()
 	}
 	if err == nil {
 		if err = checkNames(cs, ms); err != nil {
-			err = badNames(path, err)
+			err = badNames(src.name, err)
 		}
 	}
 	if err != nil {
-		closeSnapshot(conn)
+		src.close()
 		return nil, nil, err
 	}
-	return conn, cs, nil
+	return src, cs, nil
 }
 
 // badNames reports a name in the file that no program could have declared.
@@ -107,35 +140,25 @@ func badNames(path string, err error) error {
 	return fmt.Errorf("%w: %s: %w (edited by hand or damaged: no program can declare that name)", airnest.ErrSchema, path, err)
 }
 
-// checkFile fails unless path is an airnest file whose bookkeeping holds
-// only valid names: the commands that hand the file to the library check
-// it first, so that no name read from it reaches a message unchecked.
-func checkFile(ctx context.Context, path string) error {
-	conn, _, err := openSnapshot(ctx, path)
+// checkFile fails unless dsn is an airnest store whose bookkeeping holds
+// only valid names: the commands that hand it to the library check it
+// first, so that no name read from it reaches a message unchecked.
+func checkFile(ctx context.Context, dsn string) error {
+	src, _, err := openSnapshot(ctx, dsn)
 	if err != nil {
 		return err
 	}
-	closeSnapshot(conn)
+	src.close()
 	return nil
 }
 
-func closeSnapshot(conn *sqlite.Conn) {
-	conn.Rollback()
-	conn.Close()
-}
-
 // openStore opens an existing airnest file as a Store with no collections
-// declared, for the operations the library offers (stats, backup, vacuum).
+// declared, for the operations the library offers (vacuum).
 func openStore(ctx context.Context, path string) (*airnest.Store, error) {
 	if err := checkFile(ctx, path); err != nil {
 		return nil, err
 	}
 	return airnest.Open(ctx, path, &airnest.Options{Readers: 2})
-}
-
-// each runs one statement with bound arguments, calling row for each row.
-func each(c *sqlite.Conn, sql string, args []any, row func(backend.Stmt) error) error {
-	return c.Each(sql, args, row)
 }
 
 // schema is the bookkeeping row's columns document, as the library writes
@@ -181,9 +204,9 @@ func (c *collection) columnNames() []string {
 }
 
 // readCollections reads every collection's bookkeeping, in name order.
-func readCollections(c *sqlite.Conn) ([]*collection, error) {
+func readCollections(c backend.Conn, d *sqlgen.Dialect) ([]*collection, error) {
 	var out []*collection
-	err := each(c, "SELECT name, go_type, columns, created FROM _airnest_collections ORDER BY name", nil, func(st backend.Stmt) error {
+	err := c.Each(d.Collections(), nil, func(st backend.Stmt) error {
 		out = append(out, &collection{Name: st.ColumnText(0), GoType: st.ColumnText(1), Schema: json.RawMessage(st.ColumnText(2)), Created: st.ColumnInt64(3)})
 		return nil
 	})
@@ -191,7 +214,7 @@ func readCollections(c *sqlite.Conn) ([]*collection, error) {
 		return nil, err
 	}
 	for _, col := range out {
-		err := each(c, "SELECT space, name, key, type FROM _airnest_keys WHERE collection = ? ORDER BY space, key", []any{col.Name}, func(st backend.Stmt) error {
+		err := c.Each(d.CollectionKeys(), []any{col.Name}, func(st backend.Stmt) error {
 			col.Keys = append(col.Keys, codec.Entry{Space: st.ColumnText(0), Name: st.ColumnText(1), Key: uint64(st.ColumnInt64(2)), Type: st.ColumnText(3)})
 			return nil
 		})

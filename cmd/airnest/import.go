@@ -25,23 +25,15 @@ import (
 	"github.com/airnest/airnest/internal/atomicfile"
 	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
 )
 
-// importMigrations restores the bookkeeping of airnest.Migrate.
-func importMigrations(conn *sqlite.Conn, ms []exportMigration, imported map[string]bool) (err error) {
+// importMigrations restores the bookkeeping of airnest.Migrate, inside
+// the import's transaction.
+func importMigrations(conn backend.Conn, d *sqlgen.Dialect, ms []exportMigration, imported map[string]bool) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			conn.Rollback()
-		}
-	}()
-	if err := conn.Exec(sqlgen.SQLite.Migrations()); err != nil {
+	if err := conn.Exec(d.Migrations()); err != nil {
 		return err
 	}
 	for _, m := range ms {
@@ -69,12 +61,12 @@ func importMigrations(conn *sqlite.Conn, ms []exportMigration, imported map[stri
 			}
 			args[6+i] = t.UnixNano()
 		}
-		err := each(conn, "INSERT INTO _airnest_migrations (collection, name, upto, cursor, done, total, started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", args, nil)
+		err := conn.Each("INSERT INTO _airnest_migrations (collection, name, upto, cursor, done, total, started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", args, nil)
 		if err != nil {
 			return fmt.Errorf("migration %q: %w", m.Name, err)
 		}
 	}
-	return conn.Exec("COMMIT")
+	return nil
 }
 
 func (a *app) importCmd() *cobra.Command {
@@ -128,6 +120,9 @@ func (a *app) importDir(ctx context.Context, path, dir string, verify bool) erro
 	if err := checkMeta(meta); err != nil {
 		return badNames(metaPath, err)
 	}
+	if !backend.IsFile(path) {
+		return a.importServer(ctx, path, root, meta, verify)
+	}
 	for _, p := range []string{path, path + "-wal", path + "-journal"} {
 		if _, err := os.Lstat(p); err == nil {
 			return fmt.Errorf("%s already exists: import creates a new file", p)
@@ -146,21 +141,12 @@ func (a *app) importDir(ctx context.Context, path, dir string, verify bool) erro
 			atomicfile.RemoveDB(tmp)
 		}
 	}()
-	summary, err := a.importInto(ctx, tmp, root, meta)
-	if err != nil {
+	if err := a.importFile(ctx, tmp, root, meta); err != nil {
 		return err
 	}
-	for _, s := range summary {
-		fmt.Fprintln(a.stdout, s)
-	}
 	if verify {
-		rep, err := airnest.VerifyFile(ctx, tmp)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "verify %s: %s", path, rep)
-		if !rep.OK() {
-			return fmt.Errorf("the imported file failed verify: %s not written", path)
+		if err := a.verifyImport(ctx, tmp, path); err != nil {
+			return fmt.Errorf("%w: %s not written", err, path)
 		}
 	}
 	// CreateTemp made the file private; a new SQLite file is not.
@@ -176,50 +162,32 @@ func (a *app) importDir(ctx context.Context, path, dir string, verify bool) erro
 	return nil
 }
 
-// importInto creates the file tmp from the export read through root and
+// importFile creates the file tmp from the export read through root and
 // leaves it self-contained (no -wal beside it), ready to be renamed.
-func (a *app) importInto(ctx context.Context, tmp string, root *os.Root, meta exportMeta) ([]string, error) {
-	conn, err := sqlite.Open(ctx, fileConfig(tmp), false)
+func (a *app) importFile(ctx context.Context, tmp string, root *os.Root, meta exportMeta) error {
+	db, err := openDB(ctx, tmp, writeConfig())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", tmp, err)
+		return err
 	}
-	defer conn.Close()
-	if ctx.Done() != nil {
-		conn.SetInterrupt(ctx)
+	err = a.load(ctx, db, root, meta)
+	if d := db.Dialect(); err == nil && d.Seal != "" {
+		err = db.Exclusive(ctx, func(c backend.Conn) error { return c.Exec(d.Seal) })
 	}
-	if err := conn.Exec(sqlgen.SQLite.Meta()); err != nil {
-		return nil, err
+	return errors.Join(err, db.Close())
+}
+
+// verifyImport checks the imported database at dsn as 'airnest verify'
+// does and prints the report under name.
+func (a *app) verifyImport(ctx context.Context, dsn, name string) error {
+	rep, err := airnest.VerifyFile(ctx, dsn)
+	if err != nil {
+		return err
 	}
-	var total int64
-	for _, ec := range meta.Collections {
-		total += ec.Rows
+	fmt.Fprintf(a.stdout, "verify %s: %s", name, rep)
+	if !rep.OK() {
+		return errors.New("the imported data failed verify")
 	}
-	bar := a.newProgress(total, "import", false)
-	var summary []string
-	imported := map[string]bool{}
-	for _, ec := range meta.Collections {
-		n, err := importCollection(conn, root, ec, bar)
-		if err != nil {
-			bar.done()
-			return nil, fmt.Errorf("import %s: %w (nothing was imported)", ec.Name, err)
-		}
-		imported[ec.Name] = true
-		summary = append(summary, fmt.Sprintf("imported %s: %d values", ec.Name, n))
-	}
-	bar.done()
-	if err := importMigrations(conn, meta.Migrations, imported); err != nil {
-		return nil, fmt.Errorf("import: %w (nothing was imported)", err)
-	}
-	if len(meta.Migrations) > 0 {
-		summary = append(summary, fmt.Sprintf("imported the state of %d migrations", len(meta.Migrations)))
-	}
-	// Back to a rollback journal: the WAL is checkpointed into the file
-	// and removed, so the rename moves every value. airnest.Open turns
-	// WAL mode on again.
-	if err := conn.Exec("PRAGMA journal_mode=DELETE"); err != nil {
-		return nil, err
-	}
-	return summary, conn.Close()
+	return nil
 }
 
 // checkMeta checks every name in an export's _meta.json before any of
@@ -239,9 +207,9 @@ func checkMeta(meta exportMeta) error {
 	return checkNames(cs, meta.Migrations)
 }
 
-// importCollection creates one collection and loads its rows in one
-// transaction; any error rolls all of it back.
-func importCollection(conn *sqlite.Conn, root *os.Root, ec exportCollection, bar *progress) (n int64, err error) {
+// importCollection creates one collection and loads its rows, inside the
+// import's transaction.
+func importCollection(conn backend.Conn, d *sqlgen.Dialect, root *os.Root, ec exportCollection, bar *progress) (n int64, err error) {
 	c := &collection{Name: ec.Name, GoType: ec.GoType, Schema: ec.Schema}
 	for _, k := range ec.Keys {
 		c.Keys = append(c.Keys, codec.Entry(k))
@@ -271,15 +239,10 @@ func importCollection(conn *sqlite.Conn, root *os.Root, ec exportCollection, bar
 	}
 	defer f.Close()
 
-	if err := conn.Exec("BEGIN IMMEDIATE"); err != nil {
+	t := sqlgen.Table{D: d, Name: c.Name, Columns: c.schema.Columns, Composites: c.schema.Composites}
+	if err := refuseClash(conn, d, t); err != nil {
 		return 0, err
 	}
-	defer func() {
-		if err != nil {
-			conn.Rollback()
-		}
-	}()
-	t := sqlgen.Table{Name: c.Name, Columns: c.schema.Columns, Composites: c.schema.Composites}
 	ddl := []string{t.CreateTable()}
 	for _, col := range t.Columns {
 		if col.Indexed {
@@ -294,20 +257,20 @@ func importCollection(conn *sqlite.Conn, root *os.Root, ec exportCollection, bar
 			return 0, err
 		}
 	}
-	err = each(conn, "INSERT INTO _airnest_collections (name, go_type, columns, created) VALUES (?, ?, ?, ?)",
+	err = conn.Each("INSERT INTO _airnest_collections (name, go_type, columns, created) VALUES (?, ?, ?, ?)",
 		[]any{c.Name, c.GoType, string(c.Schema), created.UnixNano()}, nil)
 	if err != nil {
 		return 0, err
 	}
 	for _, e := range c.Keys {
-		err := each(conn, "INSERT INTO _airnest_keys (collection, space, name, key, type) VALUES (?, ?, ?, ?, ?)",
+		err := conn.Each("INSERT INTO _airnest_keys (collection, space, name, key, type) VALUES (?, ?, ?, ?, ?)",
 			[]any{c.Name, e.Space, e.Name, int64(e.Key), e.Type}, nil)
 		if err != nil {
 			return 0, fmt.Errorf("key %q.%q: %w", e.Space, e.Name, err)
 		}
 	}
 
-	ins, err := conn.PrepareOnce(insertSQL(t))
+	ins, err := conn.PrepareOnce(d.Rebind(insertSQL(t)))
 	if err != nil {
 		return 0, err
 	}
@@ -331,9 +294,6 @@ func importCollection(conn *sqlite.Conn, root *os.Root, ec exportCollection, bar
 	}
 	if n != ec.Rows {
 		return 0, fmt.Errorf("%s has %d values, %s says %d", ec.File, n, metaFile, ec.Rows)
-	}
-	if err := conn.Exec("COMMIT"); err != nil {
-		return 0, err
 	}
 	return n, nil
 }

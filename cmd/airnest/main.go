@@ -1,7 +1,8 @@
 // Command airnest looks inside, checks, backs up and moves the data of an
 // airnest file (the one SQLite file a program using
-// github.com/airnest/airnest writes) without that program's Go types:
-// field names come from the key registry stored in the file.
+// github.com/airnest/airnest writes), or of a store kept in PostgreSQL
+// (given its postgres:// URL), without that program's Go types: field
+// names come from the key registry stored in the file.
 //
 //	go install github.com/airnest/airnest/cmd/airnest@latest
 //	airnest ls app.db
@@ -12,6 +13,7 @@
 //	airnest verify app.db
 //	airnest stats app.db
 //	airnest vacuum app.db
+//	airnest ls 'postgres://app@db.example.com/app'
 //
 // Exit status: 0 success; 1 a problem found or the command failed; 2 a
 // usage error. Run airnest --help for details.
@@ -25,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -42,6 +45,14 @@ writes) without that program's Go types: field names come from the key
 registry stored in the file. Every command is safe to run while the
 program is using the file.
 
+Wherever a command takes FILE it also takes the postgres:// (or
+postgresql://) URL of a store kept in PostgreSQL, and prints the same
+for the same stored content; the password in a URL is never shown.
+import fills a database that holds no airnest tables yet. backup and
+vacuum are for files: on PostgreSQL use pg_dump (or 'airnest copy URL
+FILE.db' for a local copy) and the server's autovacuum. --timeout bounds
+a whole command, connecting included.
+
 Names read from the file (collections, index columns, stored field names,
 migrations) are checked as the library checks declared ones before they
 become a path, an SQL identifier or part of a message: a file holding a
@@ -56,10 +67,12 @@ pipe or a file.
 Exit status:
   0  success
   1  a problem was found or the command failed: verify found damage, the
-     file, collection or value does not exist, the file is not an airnest
-     file, or a SQLite or I/O error
+     file, collection or value does not exist, the file or database is not
+     an airnest store, the server cannot be reached or did not answer in
+     time, or a SQLite, PostgreSQL or I/O error
   2  usage error: unknown command or flag, wrong number of arguments, or a
-     malformed argument (an ID that is not a UUID, a bad --where)`
+     malformed argument (an ID that is not a UUID, a bad --where), or
+     backup or vacuum given a URL`
 
 // usageError marks an error in the command line: exit status 2.
 type usageError struct{ err error }
@@ -93,6 +106,9 @@ func main() {
 // run executes one command line and returns the exit status.
 func (a *app) run(ctx context.Context, args []string) int {
 	started := false // set once the arguments were accepted and a command runs
+	var timeout time.Duration
+	cancel := func() {}
+	defer func() { cancel() }()
 	root := &cobra.Command{
 		Use:           "airnest",
 		Short:         "Inspect, check, back up and move the data of an airnest file",
@@ -100,8 +116,13 @@ func (a *app) run(ctx context.Context, args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
-		PersistentPreRun: func(*cobra.Command, []string) {
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
 			started = true
+			if timeout > 0 {
+				var ctx context.Context
+				ctx, cancel = context.WithTimeout(cmd.Context(), timeout)
+				cmd.SetContext(ctx)
+			}
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cmd.SetOut(a.stderr)
@@ -113,6 +134,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	root.SetErr(a.stderr)
 	root.SetArgs(args)
 	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "never draw a progress bar")
+	root.PersistentFlags().DurationVar(&timeout, "timeout", 0, "give up after `DURATION` (e.g. 30s), connecting included; 0: no limit")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		a.lsCmd(), a.getCmd(), a.dumpCmd(), a.exportCmd(), a.importCmd(),

@@ -48,6 +48,12 @@ func declare(s *airnest.Store) (*airnest.Coll[Job], *airnest.Coll[User]) {
 		airnest.Collection[User](s, airnest.Unique("name"))
 }
 
+// fileConfig opens a file as the program does, for tests that edit it
+// behind the command's back.
+func fileConfig(path string) sqlite.Config {
+	return sqlite.Config{URI: sqlite.FileURI(path), Synchronous: "FULL", BusyTimeout: busyTimeout, HeapLimit: 256 << 20}
+}
+
 func TestMain(m *testing.M) {
 	if ok, err := child(); ok {
 		if err != nil {

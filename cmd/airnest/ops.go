@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airnest/airnest"
-	"github.com/airnest/airnest/internal/sqlite"
+	"github.com/airnest/airnest/internal/backend"
 )
 
 func (a *app) backupCmd() *cobra.Command {
@@ -35,6 +35,12 @@ copy that fails makes the command exit with status 1.`,
 		Args:    exactArgs("FILE", "DEST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if !backend.IsFile(args[0]) {
+				return usagef("backup copies an airnest file; %s is a database server's: back it up with pg_dump (or the server's own backups), or make a local copy with 'airnest copy URL FILE.db'", backend.Redact(args[0]))
+			}
+			if !backend.IsFile(args[1]) {
+				return usagef("backup writes a new file, not %s: copy a file into a database with 'airnest copy FILE URL'", backend.Redact(args[1]))
+			}
 			if err := checkFile(ctx, args[0]); err != nil {
 				return err
 			}
@@ -93,17 +99,17 @@ that knows its Go types can check more with Store.Verify.`,
 
 // verify checks path and prints the report; a report with problems is an
 // error (exit status 1).
-func (a *app) verify(ctx context.Context, path string, asJSON bool) error {
-	if err := mustExist(path); err != nil {
+func (a *app) verify(ctx context.Context, dsn string, asJSON bool) error {
+	// A database that cannot be opened, or a name no program could have
+	// declared, is refused before the report prints it; other problems are
+	// the report's to describe.
+	var oe openError
+	if err := checkFile(ctx, dsn); errors.As(err, &oe) || errors.Is(err, airnest.ErrSchema) {
 		return err
 	}
-	// A name no program could have declared is refused before the report
-	// prints it; other problems are the report's to describe.
-	if err := checkFile(ctx, path); errors.Is(err, airnest.ErrSchema) {
-		return err
-	}
+	path := backend.Redact(dsn)
 	stop := a.spinner("verify " + path)
-	rep, err := airnest.VerifyFile(ctx, path)
+	rep, err := airnest.VerifyFile(ctx, dsn)
 	stop()
 	if err != nil {
 		return err
@@ -181,12 +187,18 @@ one snapshot, never writes, and never waits for a program's writes.`,
 				return err
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintf(tw, "file\t%s\n", st.Path)
-			fmt.Fprintf(tw, "journal mode\t%s\n", st.JournalMode)
-			fmt.Fprintf(tw, "page size\t%d\n", st.PageSize)
-			fmt.Fprintf(tw, "pages\t%d (%s)\n", st.PageCount, size(st.FileBytes))
-			fmt.Fprintf(tw, "free pages\t%d (%s)\n", st.FreePages, size(st.FreePages*st.PageSize))
-			fmt.Fprintf(tw, "WAL\t%s\n", size(st.WALBytes))
+			if st.PageSize > 0 {
+				fmt.Fprintf(tw, "file\t%s\n", st.Path)
+				fmt.Fprintf(tw, "journal mode\t%s\n", st.JournalMode)
+				fmt.Fprintf(tw, "page size\t%d\n", st.PageSize)
+				fmt.Fprintf(tw, "pages\t%d (%s)\n", st.PageCount, size(st.FileBytes))
+				fmt.Fprintf(tw, "free pages\t%d (%s)\n", st.FreePages, size(st.FreePages*st.PageSize))
+				fmt.Fprintf(tw, "WAL\t%s\n", size(st.WALBytes))
+			} else {
+				// A server keeps its pages to itself.
+				fmt.Fprintf(tw, "database\t%s\n", st.Path)
+				fmt.Fprintf(tw, "size\t%s\n", size(st.FileBytes))
+			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
@@ -228,6 +240,9 @@ uploads the whole file again.`,
 		Args:    exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if !backend.IsFile(args[0]) {
+				return usagef("vacuum rebuilds an airnest file; %s is a database server's, whose autovacuum gives space back on its own (run VACUUM, or VACUUM FULL, in psql to force it)", backend.Redact(args[0]))
+			}
 			s, err := openStore(ctx, args[0])
 			if err != nil {
 				return busy(args[0], err)
@@ -257,7 +272,7 @@ uploads the whole file again.`,
 // busy says plainly that vacuum found the write lock held by another
 // program for longer than the busy timeout, and changed nothing.
 func busy(path string, err error) error {
-	if errors.Is(err, airnest.ErrBusy) || sqlite.IsBusy(err) {
+	if errors.Is(err, airnest.ErrBusy) || backend.Classify(err) == backend.Busy {
 		return fmt.Errorf("%w: %s: another program held the write lock for more than %s; vacuum changed nothing, try again (%w)", airnest.ErrBusy, path, busyTimeout, err)
 	}
 	return err

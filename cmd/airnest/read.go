@@ -14,7 +14,6 @@ import (
 
 	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
 )
 
 // errNotFound is a value or collection that does not exist: exit status 1.
@@ -32,11 +31,11 @@ opened it. Reads one snapshot; never writes.`,
 		Example: "  airnest ls app.db\n  airnest ls --json app.db",
 		Args:    exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			conn, cs, err := openSnapshot(cmd.Context(), args[0])
+			src, cs, err := openSnapshot(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			defer closeSnapshot(conn)
+			defer src.close()
 			type entry struct {
 				Name       string   `json:"name"`
 				Rows       int64    `json:"rows"`
@@ -48,7 +47,7 @@ opened it. Reads one snapshot; never writes.`,
 			var list []entry
 			for _, c := range cs {
 				e := entry{Name: c.Name, GoType: c.GoType, Indexes: []string{}}
-				err := each(conn, fmt.Sprintf("SELECT count(*), coalesce(sum(length(v)), 0) FROM %s", sqlgen.Quote(c.Name)), nil, func(st backend.Stmt) error {
+				err := src.c.Each(sqlgen.Table{Name: c.Name}.Size(), nil, func(st backend.Stmt) error {
 					e.Rows, e.BlobBytes = st.ColumnInt64(0), st.ColumnInt64(1)
 					return nil
 				})
@@ -116,18 +115,18 @@ Exits with status 1 when the collection or the value does not exist.`,
 			if err != nil {
 				return usagef("ID %q is not a UUID", args[2])
 			}
-			conn, cs, err := openSnapshot(cmd.Context(), args[0])
+			src, cs, err := openSnapshot(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			defer closeSnapshot(conn)
+			defer src.close()
 			c, err := findCollection(cs, args[1])
 			if err != nil {
 				return err
 			}
 			q := &rowQuery{c: c, where: []condition{{column: "id", value: id.Bytes()}}, raw: raw}
 			var found *line
-			if err := q.run(conn, func(l *line) error { found = l; return nil }); err != nil {
+			if err := q.run(src.c, func(l *line) error { found = l; return nil }); err != nil {
 				return err
 			}
 			if found == nil {
@@ -180,11 +179,11 @@ format of 'airnest export').`,
 			if limit < 0 {
 				return usagef("--limit %d: want 0 (no limit) or more", limit)
 			}
-			conn, cs, err := openSnapshot(cmd.Context(), args[0])
+			src, cs, err := openSnapshot(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			defer closeSnapshot(conn)
+			defer src.close()
 			c, err := findCollection(cs, args[1])
 			if err != nil {
 				return err
@@ -208,11 +207,11 @@ format of 'airnest export').`,
 				defer file.Close()
 				out = file
 				if a.showProgress() {
-					bar = a.newProgress(countRows(conn, q), "dump "+c.Name, false)
+					bar = a.newProgress(countRows(src.c, q), "dump "+c.Name, false)
 				}
 			}
 			w := bufio.NewWriterSize(out, 64<<10)
-			err = q.run(conn, func(l *line) error {
+			err = q.run(src.c, func(l *line) error {
 				b, err := marshalJSON(l, false)
 				if err != nil {
 					return err
@@ -243,10 +242,10 @@ format of 'airnest export').`,
 }
 
 // countRows counts what q will return, for a progress bar; -1 if unknown.
-func countRows(conn *sqlite.Conn, q *rowQuery) int64 {
+func countRows(conn backend.Conn, q *rowQuery) int64 {
 	sql, args := q.sql()
 	n := int64(-1)
-	each(conn, "SELECT count(*) FROM ("+sql+")", args, func(st backend.Stmt) error {
+	conn.Each(sqlgen.CountRows(sql), args, func(st backend.Stmt) error {
 		n = st.ColumnInt64(0)
 		return nil
 	})

@@ -15,7 +15,6 @@ import (
 	"github.com/airnest/airnest/codec"
 	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/sqlgen"
-	"github.com/airnest/airnest/internal/sqlite"
 )
 
 // line is one value as dump and export write it: one JSON object per line.
@@ -162,9 +161,9 @@ func (q *rowQuery) sql() (string, []any) {
 
 // run calls fn with each row, one at a time: memory stays constant
 // however many rows there are.
-func (q *rowQuery) run(conn *sqlite.Conn, fn func(*line) error) error {
+func (q *rowQuery) run(conn backend.Conn, fn func(*line) error) error {
 	sql, args := q.sql()
-	return each(conn, sql, args, func(st backend.Stmt) error {
+	return conn.Each(sql, args, func(st backend.Stmt) error {
 		id, err := idString(st.ColumnRawBlob(0))
 		if err != nil {
 			return fmt.Errorf("collection %s: %w", q.c.Name, err)

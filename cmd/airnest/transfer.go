@@ -15,7 +15,6 @@ import (
 
 	"github.com/airnest/airnest/internal/atomicfile"
 	"github.com/airnest/airnest/internal/backend"
-	"github.com/airnest/airnest/internal/sqlite"
 )
 
 // exportFormat names the layout of an export directory; import refuses others.
@@ -84,12 +83,12 @@ back; export, import into a new file, export again gives identical files.`,
 }
 
 func (a *app) export(ctx context.Context, path, dir string) error {
-	conn, cs, err := openSnapshot(ctx, path)
+	src, cs, err := openSnapshot(ctx, path)
 	if err != nil {
 		return err
 	}
-	defer closeSnapshot(conn)
-	migrations, err := readMigrations(conn)
+	defer src.close()
+	migrations, err := src.readMigrations()
 	if err != nil {
 		return err
 	}
@@ -108,7 +107,7 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 	if a.showProgress() {
 		total = 0
 		for _, c := range cs {
-			total += countRows(conn, &rowQuery{c: c})
+			total += countRows(src.c, &rowQuery{c: c})
 		}
 	}
 	bar := a.newProgress(total, "export", false)
@@ -128,7 +127,7 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 			return fmt.Errorf("export %s: %w", c.Name, err)
 		}
 		w := bufio.NewWriterSize(f, 64<<10)
-		err = (&rowQuery{c: c, raw: true}).run(conn, func(l *line) error {
+		err = (&rowQuery{c: c, raw: true}).run(src.c, func(l *line) error {
 			b, err := marshalJSON(l, false)
 			if err != nil {
 				return err
@@ -172,17 +171,13 @@ func (a *app) export(ctx context.Context, path, dir string) error {
 }
 
 // readMigrations reads the bookkeeping of airnest.Migrate, if any.
-func readMigrations(conn *sqlite.Conn) ([]exportMigration, error) {
-	exists := false
-	err := each(conn, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_airnest_migrations'", nil, func(backend.Stmt) error {
-		exists = true
-		return nil
-	})
+func (src *source) readMigrations() ([]exportMigration, error) {
+	exists, err := src.hasTable("_airnest_migrations")
 	if err != nil || !exists {
 		return nil, err
 	}
 	var out []exportMigration
-	err = each(conn, "SELECT collection, name, upto, cursor, done, total, started, finished FROM _airnest_migrations ORDER BY collection, name", nil, func(st backend.Stmt) error {
+	err = src.c.Each(src.d.MigrationRows(), nil, func(st backend.Stmt) error {
 		m := exportMigration{Collection: st.ColumnText(0), Name: st.ColumnText(1), Done: st.ColumnInt64(4), Total: st.ColumnInt64(5), Started: nanoTime(st.ColumnInt64(6))}
 		for i, to := range []**string{&m.Upto, &m.Cursor} {
 			if st.ColumnType(2+i).String() == "NULL" {

@@ -210,6 +210,10 @@ type Config struct {
 	VFS             string
 	CheckpointPages int
 	WALSizeLimit    int64
+	// ReadOnly opens an existing database only to read it, for tools: no
+	// connection may write, and a SQLite file that does not exist is an
+	// error rather than a new file (nor is its journal mode changed).
+	ReadOnly bool
 }
 
 // Opener opens one kind of database.
@@ -266,6 +270,13 @@ func For(dsn string) (Opener, bool) {
 		return *fallback, true
 	}
 	return Opener{}, false
+}
+
+// IsFile reports whether dsn goes to the fallback backend, which opens
+// file paths, rather than to one whose Match takes it (a server's URL).
+func IsFile(dsn string) bool {
+	o, ok := For(dsn)
+	return ok && o.Match == nil
 }
 
 // Classify asks every backend what err is.

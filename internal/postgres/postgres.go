@@ -92,6 +92,9 @@ func Open(ctx context.Context, dsn string, cfg backend.Config) (backend.DB, erro
 		rc.MaxConns = int32(cfg.Readers)
 	}
 	rc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	if cfg.ReadOnly {
+		wc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	if cfg.BusyTimeout > 0 {
 		// How long a statement waits for a row or table lock, as SQLite's
 		// busy timeout bounds its wait for the write lock.

@@ -50,6 +50,11 @@ type Dialect struct {
 	ForUpdate string
 	// MaxName is the longest identifier the database keeps whole, in bytes.
 	MaxName int
+	// Seal, run on a new database file once it is complete, leaves it
+	// standing alone, ready to be renamed: SQLite folds the WAL in and goes
+	// back to a rollback journal (airnest.Open turns WAL mode on again).
+	// "" for a server.
+	Seal string
 }
 
 // SQLite is the dialect of SQLite 3.45 and later.
@@ -66,6 +71,7 @@ var SQLite = &Dialect{
 	StoredCollection: "SELECT name, columns FROM _airnest_collections WHERE name = ? COLLATE NOCASE",
 	KeyTypes:         "typeof(space)||','||typeof(name)||','||typeof(key)||','||typeof(type)",
 	MaxName:          128,
+	Seal:             "PRAGMA journal_mode=DELETE",
 }
 
 // Postgres is the dialect of PostgreSQL 15 and later. Tables live in the

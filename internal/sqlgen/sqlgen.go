@@ -112,6 +112,9 @@ func (t Table) CreateComposite(c Composite) string {
 	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.CompositeName(c)), Quote(t.Name), t.D.indexKeys(c.Columns, c.Unique))
 }
 
+// DropTable is the DDL to remove a table, and its indexes, by name.
+func DropTable(name string) string { return "DROP TABLE IF EXISTS " + Quote(name) }
+
 // DropIndex is the DDL to remove an index by name.
 func DropIndex(name string) string { return "DROP INDEX IF EXISTS " + Quote(name) }
 

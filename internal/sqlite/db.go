@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/url"
+	"os"
 	"sync"
 
 	"github.com/airnest/airnest/internal/backend"
@@ -67,7 +69,19 @@ func ConfigFor(path string, bc backend.Config) Config {
 
 func openDB(ctx context.Context, path string, bc backend.Config) (backend.DB, error) {
 	cfg := ConfigFor(path, bc)
-	wc, err := Open(ctx, cfg, false)
+	if bc.ReadOnly && !cfg.Memory {
+		// Opening would create a missing file.
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		if fi.IsDir() {
+			return nil, fmt.Errorf("%s is a directory, not a database file", path)
+		}
+	}
+	// A read-only store's writer is set up as a reader: it never turns the
+	// file's WAL mode on, and refuses to write.
+	wc, err := Open(ctx, cfg, bc.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
