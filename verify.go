@@ -232,7 +232,7 @@ func verifyOn(ctx context.Context, conn backend.Conn, d *sqlgen.Dialect, check f
 		}
 	}
 	if meta != 2 {
-		rep.add(Problem{Check: "schema", Detail: "the bookkeeping tables _airnest_collections and _airnest_keys are missing: not an airnest file"})
+		rep.add(Problem{Check: "schema", Detail: "the bookkeeping tables _airnest_collections and _airnest_keys are missing: not an airnest store"})
 		return rep, nil
 	}
 

@@ -107,6 +107,7 @@ func main() {
 func (a *app) run(ctx context.Context, args []string) int {
 	started := false // set once the arguments were accepted and a command runs
 	var timeout time.Duration
+	var deadline context.Context // set when --timeout is
 	cancel := func() {}
 	defer func() { cancel() }()
 	root := &cobra.Command{
@@ -119,9 +120,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
 			started = true
 			if timeout > 0 {
-				var ctx context.Context
-				ctx, cancel = context.WithTimeout(cmd.Context(), timeout)
-				cmd.SetContext(ctx)
+				deadline, cancel = context.WithTimeout(cmd.Context(), timeout)
+				cmd.SetContext(deadline)
 			}
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -147,7 +147,11 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return exitOK
 	}
 	// Errors from the library already name it.
-	fmt.Fprintf(a.stderr, "airnest: %s\n", strings.TrimPrefix(err.Error(), "airnest: "))
+	msg := strings.TrimPrefix(err.Error(), "airnest: ")
+	if deadline != nil && deadline.Err() == context.DeadlineExceeded {
+		msg += fmt.Sprintf(" (gave up after --timeout %s)", timeout)
+	}
+	fmt.Fprintf(a.stderr, "airnest: %s\n", msg)
 	var ue usageError
 	if !started || errors.As(err, &ue) {
 		fmt.Fprintln(a.stderr, "Run 'airnest --help' for usage.")

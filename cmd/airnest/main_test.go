@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/airnest/airnest"
+	"github.com/airnest/airnest/internal/pgtest"
 	"github.com/airnest/airnest/internal/sqlite"
 )
 
@@ -63,6 +64,7 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	code := m.Run()
+	pgtest.StopShared()
 	if built.dir != "" {
 		os.RemoveAll(built.dir)
 	}
