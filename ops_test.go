@@ -392,3 +392,35 @@ func TestStatsFileAndBackupFile(t *testing.T) {
 		t.Fatal("StatsFile of a missing file: no error")
 	}
 }
+
+// StatsFile reads what Store.Stats reads, on every backend, without opening
+// a Store; BackupFile of a server's database names the tool to use instead.
+func TestStatsFileOnEveryBackend(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s, jobs, _ := testStoreAt(t, dsn)
+		fillJobs(t, jobs, 30, "x")
+		want, err := s.Stats(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := airnest.StatsFile(bg, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Collections) != len(want.Collections) || got.Collections[0].Rows != 30 || got.Path != want.Path ||
+			got.Collections[0].BlobBytes != want.Collections[0].BlobBytes || !got.Collections[0].Created.Equal(want.Collections[0].Created) {
+			t.Fatalf("StatsFile: %+v\nStore.Stats: %+v", got, want)
+		}
+		if backendOf(dsn) != "postgres" {
+			return
+		}
+		dest := filepath.Join(t.TempDir(), "copy.db")
+		if err := airnest.BackupFile(bg, dsn, dest, nil); !errors.Is(err, airnest.ErrInvalid) || !strings.Contains(err.Error(), "pg_dump") {
+			t.Fatalf("BackupFile of a PostgreSQL database: %v, want ErrInvalid naming pg_dump", err)
+		}
+		if _, err := os.Stat(dest); !errors.Is(err, os.ErrNotExist) {
+			t.Fatal("BackupFile of a PostgreSQL database created a file")
+		}
+	})
+}

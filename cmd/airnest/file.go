@@ -43,8 +43,17 @@ func openDB(ctx context.Context, dsn string, cfg backend.Config) (backend.DB, er
 }
 
 // openError is a database that could not be opened or reached at all, as
-// opposed to one whose content is wrong.
+// opposed to one whose content is wrong. Its message is one line: the
+// driver puts each address it tried on a line of its own.
 type openError struct{ error }
+
+func (e openError) Error() string {
+	lines := strings.Split(e.error.Error(), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, " ")
+}
 
 func (e openError) Unwrap() error { return e.error }
 
