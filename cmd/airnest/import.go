@@ -86,7 +86,12 @@ file and line.
 Then the new file is checked as 'airnest verify' does (skip with
 --no-verify). It is written to a temporary file beside FILE and renamed
 to FILE only when all of it was imported and verified: after a failure,
-an interrupt or a crash there is nothing at FILE.`,
+an interrupt or a crash there is nothing at FILE.
+
+FILE may be a postgres:// URL instead: the database must hold no airnest
+tables. Everything is written in one transaction holding the store's
+schema lock, so a failure or an interrupt leaves nothing; if the check
+after it fails, what was imported is dropped again.`,
 		Example: "  airnest import restored.db ./app-export",
 		Args:    exactArgs("FILE", "DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {

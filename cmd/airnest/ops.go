@@ -166,7 +166,8 @@ func (a *app) statsCmd() *cobra.Command {
 		Long: `Show the file's page size and page count, the pages on the free list
 (which 'airnest vacuum' gives back), the size of the WAL beside it, and for
 each collection its row count and the bytes of its stored values. Reads
-one snapshot, never writes, and never waits for a program's writes.`,
+one snapshot, never writes, and never waits for a program's writes. On a
+postgres:// URL the database's size replaces the page figures.`,
 		Example: "  airnest stats app.db\n  airnest stats --json app.db",
 		Args:    exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
