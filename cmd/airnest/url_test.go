@@ -161,6 +161,21 @@ func TestURLSameOutputAsFile(t *testing.T) {
 		t.Errorf("stats on a URL:\n%s", p)
 	}
 
+	// The count behind dump -o's progress bar.
+	for _, dsn := range []string{file, url} {
+		src, cs, err := openSnapshot(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := findCollection(cs, "Job")
+		cond, _ := c.parseWhere("status=done")
+		n := countRows(src.c, &rowQuery{c: c, where: []condition{cond}, limit: 7})
+		src.close()
+		if n != 7 {
+			t.Errorf("countRows on %s: %d, want 7", dsn, n)
+		}
+	}
+
 	// export: the same files, but for when each store was created.
 	exFile, exURL := filepath.Join(dir, "ex-file"), filepath.Join(dir, "ex-url")
 	want(t, bin, 0, []string{"exported Job: 120 values", "exported User: 3 values"}, "export", file, exFile)
