@@ -167,17 +167,7 @@ func (c *Coll[T]) In(tx *Tx) *Coll[T] { return &Coll[T]{c: c.c, tx: tx} }
 func (c *collection[T]) tableName() string { return c.name }
 
 func (c *collection[T]) objectNames() []string {
-	t := c.table
-	out := []string{t.Name}
-	for _, col := range t.Columns {
-		if col.Indexed {
-			out = append(out, t.IndexName(col.Name))
-		}
-	}
-	for _, comp := range t.Composites {
-		out = append(out, t.CompositeName(comp))
-	}
-	return out
+	return c.table.ObjectNames()
 }
 
 func (c *collection[T]) idOf(v *T) *ID[T] {

@@ -124,16 +124,7 @@ func tableExists(c backend.Conn, d *sqlgen.Dialect, name string) (bool, error) {
 // not make, nor leaves an index out because one of another table has its
 // name.
 func refuseClash(c backend.Conn, d *sqlgen.Dialect, t sqlgen.Table) error {
-	names := []string{t.Name}
-	for _, col := range t.Columns {
-		if col.Indexed {
-			names = append(names, t.IndexName(col.Name))
-		}
-	}
-	for _, comp := range t.Composites {
-		names = append(names, t.CompositeName(comp))
-	}
-	for _, name := range names {
+	for _, name := range t.ObjectNames() {
 		err := c.Each(d.NameClash, []any{name, t.Name}, func(st backend.Stmt) error {
 			return fmt.Errorf("the database already has a %s named %q: import into a new, empty database", st.ColumnText(0), st.ColumnText(1))
 		})

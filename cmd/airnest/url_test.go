@@ -183,17 +183,25 @@ func TestURLSameOutputAsFile(t *testing.T) {
 	sameExport(t, "export of the file and of the URL", readExport(t, exFile, true), readExport(t, exURL, true))
 }
 
+// exportFromPostgres exports a PostgreSQL database that seedSame filled
+// with nJobs jobs into dir/ex.
+func exportFromPostgres(t *testing.T, bin string, nJobs int) (dir, ex string) {
+	t.Helper()
+	src := pgtest.Database(t)
+	seedSame(t, nJobs, src)
+	dir = t.TempDir()
+	ex = filepath.Join(dir, "ex")
+	want(t, bin, 0, nil, "export", src, ex)
+	return dir, ex
+}
+
 // Export from PostgreSQL, import into a file, export again: identical
 // files. Import into a new PostgreSQL database: verified, and exported
 // identical again.
 func TestURLExportImportRoundTrip(t *testing.T) {
 	t.Parallel()
 	bin := airnestBin(t)
-	src := pgtest.Database(t)
-	seedSame(t, 90, src)
-	dir := t.TempDir()
-	ex := filepath.Join(dir, "ex")
-	want(t, bin, 0, nil, "export", src, ex)
+	dir, ex := exportFromPostgres(t, bin, 90)
 	original := readExport(t, ex, false)
 
 	file := filepath.Join(dir, "local.db")
@@ -235,11 +243,7 @@ func TestURLExportImportRoundTrip(t *testing.T) {
 func TestURLImportFailureLeavesNothing(t *testing.T) {
 	t.Parallel()
 	bin := airnestBin(t)
-	src := pgtest.Database(t)
-	seedSame(t, 30, src)
-	dir := t.TempDir()
-	ex := filepath.Join(dir, "ex")
-	want(t, bin, 0, nil, "export", src, ex)
+	dir, ex := exportFromPostgres(t, bin, 30)
 	damage := func(name, file, old, new string) string {
 		bad := filepath.Join(dir, name)
 		if err := os.CopyFS(bad, os.DirFS(ex)); err != nil {

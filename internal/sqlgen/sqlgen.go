@@ -112,6 +112,21 @@ func (t Table) CreateComposite(c Composite) string {
 	return fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, Quote(t.CompositeName(c)), Quote(t.Name), t.D.indexKeys(c.Columns, c.Unique))
 }
 
+// ObjectNames names what the table's DDL creates: the table, then its
+// indexes.
+func (t Table) ObjectNames() []string {
+	out := []string{t.Name}
+	for _, col := range t.Columns {
+		if col.Indexed {
+			out = append(out, t.IndexName(col.Name))
+		}
+	}
+	for _, comp := range t.Composites {
+		out = append(out, t.CompositeName(comp))
+	}
+	return out
+}
+
 // DropTable is the DDL to remove a table, and its indexes, by name.
 func DropTable(name string) string { return "DROP TABLE IF EXISTS " + Quote(name) }
 
