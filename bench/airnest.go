@@ -10,8 +10,9 @@ import (
 	"github.com/airnest/airnest"
 )
 
-// readers is Options.Readers for every store the benchmark opens (0: the default).
-var readers int
+// readers and writers are Options.Readers and Writers for every store the
+// benchmark opens (0: the default).
+var readers, writers int
 
 // airImpl runs the workloads through airnest's public API only.
 type airImpl struct {
@@ -27,7 +28,7 @@ type airImpl struct {
 func openAirnest(ctx context.Context, path string, sync airnest.Sync, pool []Job) (*airImpl, error) {
 	store := airnest.NewStore()
 	jobs := airnest.Collection[Job](store, airnest.Index("status,priority", "priority"))
-	if err := store.Open(ctx, path, &airnest.Options{Sync: sync, Readers: readers}); err != nil {
+	if err := store.Open(ctx, path, &airnest.Options{Sync: sync, Readers: readers, Writers: writers}); err != nil {
 		return nil, err
 	}
 	return &airImpl{name: "airnest", ctx: ctx, path: path, store: store, jobs: jobs, pool: pool}, nil

@@ -179,7 +179,22 @@ func compareMode(ctx context.Context, cfg config, dir, mode string, pool []Job) 
 			im.Close()
 		}
 	}()
-	if cfg.postgres != "" {
+	if cfg.pgBase != "" {
+		// airnest on PostgreSQL against hand-written pgx on the same server.
+		if err := pgSettings(ctx, cfg.out, cfg.postgres, cfg.conns); err != nil {
+			return false, err
+		}
+		a, err := openAirnest(ctx, cfg.postgres, sm, pool)
+		if err != nil {
+			return false, err
+		}
+		ims = append(ims, a)
+		b, err := openPGBaseline(ctx, cfg.pgBase, cfg.conns, pool)
+		if err != nil {
+			return false, err
+		}
+		ims = append(ims, b)
+	} else if cfg.postgres != "" {
 		// airnest on SQLite against airnest on PostgreSQL: what each
 		// operation costs on either database, in one process.
 		a, err := openAirnest(ctx, filepath.Join(dir, "airnest-"+mode+".db"), sm, pool)
@@ -251,6 +266,9 @@ func compareMode(ctx context.Context, cfg config, dir, mode string, pool []Job) 
 		rows = append(rows, res)
 	}
 	ok := printTable(cfg, mode, ims, rows)
+	if cfg.pgBase != "" {
+		ok = saverScaling(cfg.out, rows, 3) && ok
+	}
 	if len(ims) == 2 && cfg.postgres == "" {
 		sizesOK, err := printSizes(ctx, cfg, disk, blob, pool)
 		if err != nil {
@@ -330,7 +348,11 @@ func median(xs []float64) float64 {
 func printTable(cfg config, mode string, ims []impl, rows []rowResult) bool {
 	o := cfg.out
 	both := len(ims) == 2
-	fmt.Fprintf(o, "## synchronous=%s, %d rows preloaded\n\n", mode, cfg.rows)
+	if cfg.pgBase != "" {
+		fmt.Fprintf(o, "## PostgreSQL, %d rows preloaded\n\n", cfg.rows)
+	} else {
+		fmt.Fprintf(o, "## synchronous=%s, %d rows preloaded\n\n", mode, cfg.rows)
+	}
 	if !both {
 		fmt.Fprintf(o, "| workload | rows | %s (median of rounds) | allocs/op |\n|---|--:|--:|--:|\n", ims[0].Name())
 		for _, r := range rows {
@@ -356,7 +378,9 @@ func printTable(cfg config, mode string, ims []impl, rows []rowResult) bool {
 			continue
 		}
 		target := r.w.target
-		if cfg.postgres != "" {
+		if cfg.pgBase != "" {
+			target = pgTarget(r.w.name)
+		} else if cfg.postgres != "" {
 			target = 0 // two databases: costs, not a target
 		} else if strings.HasSuffix(r.w.name, "concurrent savers") {
 			target = 1.2

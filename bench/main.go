@@ -2,10 +2,19 @@
 // same driver, schema and encoding, and prints the ratio airnest ÷ baseline
 // for each workload, under synchronous=NORMAL and FULL (airnest's default).
 //
-//	go run ./bench                 # the comparison, 100,000 rows
-//	go run ./bench -scale          # load, query and scan at 10k, 100k, 1M rows
-//	go run ./bench -short          # a tiny run, seconds (CI)
-//	go run ./bench -postgres start # airnest on SQLite against airnest on PostgreSQL
+//	go run ./bench                   # the comparison, 100,000 rows
+//	go run ./bench -scale            # load, query and scan at 10k, 100k, 1M rows
+//	go run ./bench -short            # a tiny run, seconds (CI)
+//	go run ./bench -backend postgres # airnest on PostgreSQL against hand-written pgx
+//	go run ./bench -postgres start   # airnest on SQLite against airnest on PostgreSQL
+//
+// -backend postgres starts a temporary server (as -postgres start does)
+// unless -postgres names a database URL, in which case airnest and the
+// baseline each get a schema of their own there. The pgx baseline uses the
+// table airnest creates, the same CBOR encoding, pgx's prepared-statement
+// cache and one pgxpool of -conns connections (airnest gets -conns writers
+// and -conns readers); the server keeps its own durability settings, which
+// the report prints.
 //
 // Each workload runs for -dur per implementation, split into -rounds
 // segments run alternately (A B B A ...) so that a noisy machine hits both
@@ -27,7 +36,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/airnest/airnest/internal/pgtest"
 )
 
 type config struct {
@@ -46,8 +54,12 @@ type config struct {
 	tiny    bool
 	workers int // concurrent savers
 	// postgres, when set, is the URL of a PostgreSQL database: the
-	// comparison is then airnest on SQLite against airnest on it.
+	// comparison is then airnest on SQLite against airnest on it, or, with
+	// pgBase set (-backend postgres), airnest on it against hand-written
+	// pgx code on pgBase.
 	postgres string
+	pgBase   string
+	conns    int // -backend postgres: connections in each pool
 }
 
 func main() {
@@ -69,7 +81,9 @@ func main() {
 	flag.BoolVar(&cfg.check, "check", false, "exit with status 1 when a target is missed")
 	flag.IntVar(&readers, "readers", 0, "airnest Options.Readers (0: the default)")
 	flag.IntVar(&cfg.workers, "savers", 8, "goroutines of the concurrent-savers workload")
-	flag.StringVar(&cfg.postgres, "postgres", "", "compare airnest on SQLite with airnest on PostgreSQL: a database URL, or \"start\" for a temporary server (needs PostgreSQL's binaries)")
+	flag.StringVar(&cfg.postgres, "postgres", "", "compare airnest on SQLite with airnest on PostgreSQL: a database URL, or \"start\" for a temporary server (needs PostgreSQL's binaries); with -backend postgres, the server to use (default start)")
+	backendName := flag.String("backend", "sqlite", "sqlite: airnest against hand-written SQLite code; postgres: airnest on PostgreSQL against hand-written pgx code")
+	flag.IntVar(&cfg.conns, "conns", 8, "-backend postgres: connections in each pool, airnest's and pgx's")
 	flag.Parse()
 
 	cfg.syncs = strings.Split(strings.ToUpper(*syncs), ",")
@@ -91,15 +105,27 @@ func main() {
 		cfg = cfg.tinyConfig()
 	}
 	cfg.out = os.Stdout
-	if cfg.postgres == "start" {
-		srv, err := pgtest.Start(context.Background())
+	var pgVsPgx bool
+	switch *backendName {
+	case "sqlite":
+	case "postgres":
+		pgVsPgx = true
+		if cfg.postgres == "" {
+			cfg.postgres = "start"
+		}
+		// airnest's pools as large as the baseline's one.
+		writers, readers = cfg.conns, cfg.conns
+	default:
+		fatal(fmt.Errorf("-backend: %q is neither sqlite nor postgres", *backendName))
+	}
+	if cfg.postgres != "" {
+		air, base, stop, err := pgServer(context.Background(), cfg.postgres, pgVsPgx)
+		defer stop()
 		if err != nil {
+			stop()
 			fatal(err)
 		}
-		defer srv.Stop()
-		if cfg.postgres, err = srv.NewDatabase(context.Background()); err != nil {
-			fatal(err)
-		}
+		cfg.postgres, cfg.pgBase = air, base
 	}
 	if cfg.postgres != "" {
 		// PostgreSQL commits by its own settings: one round, SQLite in the
