@@ -129,8 +129,14 @@ func NewQuery(sql string) *Query { return &Query{SQL: sql, ID: int(querySeq.Add(
 
 // Job is one write. Run executes inside a transaction that the backend
 // begins and commits (on SQLite possibly together with other jobs: group
-// commit, where a job's failing statement is undone alone); a job of one
-// statement without Tx may run on its own where that is atomic.
+// commit, where a job's failing statement is undone alone).
+//
+// A job without Tx or User writes with one statement, its last act (it
+// may read first), and returns that statement's error: the backend may
+// send the COMMIT with it (PostgreSQL does, in one round trip), so nothing
+// Run does after it is undone. Such a Run may be called again when its
+// first attempt wrote nothing (PostgreSQL, when the schema version it was
+// given turned out stale).
 type Job struct {
 	Ctx  context.Context
 	Run  func(c Conn) error

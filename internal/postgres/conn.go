@@ -47,6 +47,15 @@ type conn struct {
 	// shared: the open transaction holds the schema lock shared (see
 	// schemaShared), taken with its BEGIN.
 	shared bool
+
+	// A one-statement write job (see single.go). guess: SchemaVersion may
+	// answer with the version last seen, to be checked by the server with
+	// the transaction's first statement; check: it did, and that check has
+	// not gone yet. commitFirst: the first writing statement carries the
+	// COMMIT; committed: it went and succeeded. stale: the check found the
+	// schema changed, so the job wrote nothing and must run again.
+	guess, check, commitFirst, committed, stale bool
+	expect                                     int64
 }
 
 const customKey = "airnest"
@@ -72,6 +81,7 @@ var (
 	qSchemaVersion = backend.NewQuery(sqlgen.Postgres.SchemaVersion)
 	qSchemaShared  = backend.NewQuery(sqlgen.Postgres.SchemaShared)
 	qBegin         = backend.NewQuery(sqlgen.Postgres.Begin)
+	qCommit        = backend.NewQuery(sqlgen.Postgres.Commit)
 	qSpSet         = backend.NewQuery(spSet)
 	qSpDone        = backend.NewQuery(spDone)
 )
@@ -100,17 +110,30 @@ func (c *conn) guarded(s *stmt) bool {
 // per connection, like airnest's own.
 func (c *conn) start(s *stmt, pre ...*backend.Query) {
 	c.spill()
+	if c.committed {
+		c.done(s, pgconn.CommandTag{}, errAfterCommit)
+		return
+	}
 	guard := c.guarded(s)
 	if c.begin == "" && !guard && len(pre) == 0 {
 		s.rr = c.pg.ExecStatement(c.ctx, s.desc, s.params, s.formats, s.results)
 		c.open = s
 		return
 	}
+	var check *stmt
+	commit := false
 	if c.begin != "" {
 		// The schema lock goes first, before the transaction touches any
 		// table: a schema sync takes it first too, so neither can hold
-		// what the other waits for.
+		// what the other waits for. Then the check of a guessed schema
+		// version, before the statement that relies on it.
 		pre = append([]*backend.Query{qBegin, qSchemaShared}, pre...)
+		var err error
+		if check, err = c.checkStmt(); err != nil {
+			c.done(s, pgconn.CommandTag{}, err)
+			return
+		}
+		commit = c.commitFirst && !s.readOnly
 	}
 	if guard {
 		pre = append(pre, qSpSet)
@@ -119,12 +142,20 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 	if guard {
 		post = append(post, qSpDone)
 	}
+	if commit {
+		post = append(post, qCommit)
+	}
 	var b pgconn.Batch
 	for _, q := range pre {
 		if err := c.control(&b, q); err != nil {
 			c.done(s, pgconn.CommandTag{}, err)
 			return
 		}
+	}
+	at, checkAt := len(pre), -1 // the results of s and of the check
+	if check != nil {
+		b.ExecStatement(check.desc, check.params, check.formats, check.results)
+		checkAt, at = at, at+1
 	}
 	b.ExecStatement(s.desc, s.params, s.formats, s.results)
 	for _, q := range post {
@@ -134,16 +165,18 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 		}
 	}
 	if c.begin != "" {
-		c.begin, c.shared = "", true // on its way, now that the batch is whole
+		c.begin, c.shared, c.check = "", true, false // on its way, now that the batch is whole
 	}
 	mrr := c.pg.ExecBatch(c.ctx, &b)
 	var tag pgconn.CommandTag
 	var err error
-	for n := 0; mrr.NextResult(); n++ {
+	n := 0 // results read whole
+	for ; mrr.NextResult(); n++ {
 		rr := mrr.ResultReader()
-		if n != len(pre) {
+		if n != at {
 			if _, e := rr.Close(); e != nil && err == nil {
 				err = e
+				break
 			}
 			continue
 		}
@@ -157,8 +190,14 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 	if e := mrr.Close(); err == nil {
 		err = e
 	}
+	// The check failed whether its error came before its result began
+	// (planning) or inside it.
+	c.stale = err != nil && n == checkAt && schemaMoved(err)
 	if err != nil && guard && c.pg.TxStatus() == 'E' {
 		c.simple(context.Background(), spUndo)
+	}
+	if commit && err == nil {
+		c.committed, c.shared = true, false
 	}
 	c.done(s, tag, err)
 }
@@ -201,6 +240,12 @@ func (c *conn) explain(err error) error {
 // simple runs sql (one or more statements) with the simple protocol.
 func (c *conn) simple(ctx context.Context, sql string) ([]*pgconn.Result, error) {
 	c.spill()
+	if c.check && c.begin != "" {
+		// A guessed schema version is checked before anything else runs.
+		if err := c.verify(); err != nil {
+			return nil, err
+		}
+	}
 	if c.begin != "" {
 		sql = c.begin + "; " + sql
 		c.begin = ""
@@ -324,6 +369,7 @@ const rollbackTimeout = 10 * time.Second
 func (c *conn) Rollback() error {
 	c.spill()
 	c.ctx, c.begin, c.schemaOK, c.shared = context.Background(), "", false, false
+	c.check, c.committed = false, false
 	if c.pg.IsClosed() || c.pg.TxStatus() == 'I' {
 		return nil
 	}
@@ -348,6 +394,9 @@ func (c *conn) SchemaVersion() (int64, error) {
 	if c.schemaOK && c.InTx() {
 		return c.schema, nil
 	}
+	if v, ok := c.guessSchema(); ok {
+		return v, nil
+	}
 	st, err := c.Prepare(qSchemaVersion)
 	if err != nil {
 		return 0, fmt.Errorf("reading the schema version: %w", err)
@@ -369,6 +418,7 @@ func (c *conn) SchemaVersion() (int64, error) {
 		return 0, errors.New("reading the schema version: _airnest_format has no row")
 	}
 	c.schema, c.schemaOK = v, c.InTx()
+	c.db.schemaSeen.Store(v)
 	return v, nil
 }
 
@@ -400,7 +450,7 @@ func (c *conn) Plan(st backend.Stmt) (string, error) {
 // reset makes the connection ready for its next borrower: no rows
 // streaming, no transaction, no interrupt.
 func (c *conn) reset() {
-	c.user = false
+	c.user, c.guess, c.commitFirst, c.stale = false, false, false, false
 	for _, s := range c.stmts {
 		if s != nil && s.running {
 			s.Reset()

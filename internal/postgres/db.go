@@ -82,9 +82,10 @@ func (d *DB) release(c *conn) {
 }
 
 // Write runs one job in its own transaction on a write connection: BEGIN
-// (sent with the job's first statement), j.Run, COMMIT. A panic in Run
-// rolls back and goes on in the caller, on whose goroutine Run runs.
-func (d *DB) Write(j *backend.Job) (err error) {
+// (sent with the job's first statement), j.Run, COMMIT; a one-statement
+// job in one round trip (single.go). A panic in Run rolls back and goes on
+// in the caller, on whose goroutine Run runs.
+func (d *DB) Write(j *backend.Job) error {
 	if d.Reentrant() {
 		return backend.ErrReentrant
 	}
@@ -100,6 +101,14 @@ func (d *DB) Write(j *backend.Job) (err error) {
 		defer d.users.add(g, -1)
 	}
 	c.SetInterrupt(ctx)
+	if !j.Tx && !j.User {
+		return d.writeSingle(c, j)
+	}
+	return d.writeTx(c, j)
+}
+
+// writeTx runs j on c between BEGIN and COMMIT.
+func (d *DB) writeTx(c *conn, j *backend.Job) error {
 	if err := c.Exec(d.dialect.Begin); err != nil {
 		return err
 	}
@@ -112,6 +121,10 @@ func (d *DB) Write(j *backend.Job) (err error) {
 	if err := j.Run(c); err != nil {
 		c.Rollback()
 		return err
+	}
+	if c.committed {
+		c.committed = false // with the job's statement
+		return nil
 	}
 	if !c.InTx() {
 		c.Rollback()

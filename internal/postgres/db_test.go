@@ -94,13 +94,14 @@ func TestRows(t *testing.T) {
 	wantCount(t, db, 1)
 }
 
-// A Write whose Run fails or panics leaves nothing behind; the panic goes
-// on in the caller.
+// A transaction job (Tx) whose Run fails or panics leaves nothing
+// behind; the panic goes on in the caller. (A job without Tx may commit
+// with its one statement, which it runs last.)
 func TestWriteRollsBack(t *testing.T) {
 	db, _ := openDB(t, backend.Config{})
 	setup(t, db)
 	boom := errors.New("boom")
-	err := db.Write(&backend.Job{Ctx: context.Background(), Run: func(c backend.Conn) error {
+	err := db.Write(&backend.Job{Ctx: context.Background(), Tx: true, Run: func(c backend.Conn) error {
 		upsert(c, row{id: 1, blob: "x"})
 		return boom
 	}})
@@ -113,7 +114,7 @@ func TestWriteRollsBack(t *testing.T) {
 				t.Fatalf("recovered %v", r)
 			}
 		}()
-		db.Write(&backend.Job{Ctx: context.Background(), Run: func(c backend.Conn) error {
+		db.Write(&backend.Job{Ctx: context.Background(), Tx: true, Run: func(c backend.Conn) error {
 			upsert(c, row{id: 2, blob: "y"})
 			panic("panic in Run")
 		}})
@@ -121,7 +122,7 @@ func TestWriteRollsBack(t *testing.T) {
 	// Run swallowing a statement's error cannot commit what PostgreSQL
 	// already rolled back.
 	save(t, db, row{id: 3, blob: "z", email: sp("e")})
-	err = db.Write(&backend.Job{Ctx: context.Background(), Run: func(c backend.Conn) error {
+	err = db.Write(&backend.Job{Ctx: context.Background(), Tx: true, Run: func(c backend.Conn) error {
 		upsert(c, row{id: 4, blob: "w"})
 		if err := upsert(c, row{id: 5, blob: "v", email: sp("e")}); Classify(err) != backend.Unique {
 			t.Errorf("clash: %v (class %v)", err, Classify(err))

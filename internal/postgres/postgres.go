@@ -4,8 +4,9 @@
 // whose sessions are read-only. No pgx type leaves internal/.
 //
 // Round trips: a statement is prepared once per connection; BEGIN waits
-// and travels with the transaction's first statement, so a single Save is
-// three round trips (BEGIN with the schema version, the upsert, COMMIT).
+// and travels with the transaction's first statement. A single Save or
+// Delete is one round trip (single.go), or two under a context that can
+// end; a write transaction is one per statement plus its COMMIT.
 //
 // Where PostgreSQL differs from SQLite the backend makes it behave the
 // same: a failing statement inside a user's transaction (Exclusive) is
@@ -54,6 +55,8 @@ type DB struct {
 
 	users   marks // goroutines running user code with a write connection
 	readers marks // goroutines holding a reader
+
+	schemaSeen schemaSeen // the schema version one-statement writes guess
 
 	sqlMu sync.Mutex
 	sqlDB *sql.DB

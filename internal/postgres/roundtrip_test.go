@@ -49,8 +49,10 @@ func openCounting(t testing.TB, n *atomic.Int64) *DB {
 }
 
 // saveJob is what a Save does: read the schema version, upsert.
-func saveJob(r row) *backend.Job {
-	return &backend.Job{Ctx: context.Background(), Run: func(c backend.Conn) error {
+func saveJob(r row) *backend.Job { return saveJobCtx(context.Background(), r) }
+
+func saveJobCtx(ctx context.Context, r row) *backend.Job {
+	return &backend.Job{Ctx: ctx, Run: func(c backend.Conn) error {
 		if _, err := c.SchemaVersion(); err != nil {
 			return err
 		}
@@ -58,22 +60,43 @@ func saveJob(r row) *backend.Job {
 	}}
 }
 
-// A single Save costs three round trips (BEGIN with the schema version,
-// the upsert, COMMIT), and a write inside a user transaction no more than
-// outside: its savepoint travels with it.
+// A single Save costs one round trip (BEGIN, schema lock and check, the
+// upsert and COMMIT in one batch), two under a context that can end (COMMIT
+// apart), and a write inside a user transaction no more than outside: its
+// savepoint travels with it.
 func TestRoundTrips(t *testing.T) {
 	var n atomic.Int64
 	db := openCounting(t, &n)
-	if err := db.Write(saveJob(row{id: 1, blob: "warm"})); err != nil {
-		t.Fatal(err)
+	// The first Save reads the schema version; the second prepares the check.
+	for id := range byte(2) {
+		if err := db.Write(saveJob(row{id: 10 + id, blob: "warm"})); err != nil {
+			t.Fatal(err)
+		}
 	}
 	n.Store(0)
 	if err := db.Write(saveJob(row{id: 2, blob: "x"})); err != nil {
 		t.Fatal(err)
 	}
-	if got := n.Load(); got != 3 {
-		t.Errorf("one Save: %d round trips, want 3", got)
+	if got := n.Load(); got != 1 {
+		t.Errorf("one Save: %d round trips, want 1", got)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n.Store(0)
+	if err := db.Write(saveJobCtx(ctx, row{id: 5, blob: "c"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Load(); got != 2 {
+		t.Errorf("one Save under a context that can end: %d round trips, want 2", got)
+	}
+	read(t, db, func(c backend.Conn) error {
+		for _, id := range []byte{2, 5} {
+			if v, err := load(c, id); err != nil || v == "" {
+				t.Errorf("row %d after its Save: %q, %v", id, v, err)
+			}
+		}
+		return nil
+	})
 	err := db.Exclusive(context.Background(), func(c backend.Conn) error {
 		c.Exec("BEGIN")
 		if err := upsert(c, row{id: 3, blob: "y"}); err != nil {
