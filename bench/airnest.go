@@ -119,6 +119,21 @@ func (a *airImpl) Stream() (int, error) {
 
 func (a *airImpl) db() (*sql.DB, error) { return a.store.DB() }
 
+// Settle vacuums and analyzes the table on PostgreSQL.
+func (a *airImpl) Settle() error {
+	if !a.isPostgres() {
+		return nil
+	}
+	db, err := a.db()
+	if err != nil {
+		return err
+	}
+	return settle(func(sql string) error {
+		_, err := db.ExecContext(a.ctx, sql)
+		return err
+	}, fmt.Sprintf("%q", a.jobs.Name()))
+}
+
 func (a *airImpl) Disk() (int64, error) {
 	db, err := a.db()
 	if err != nil {

@@ -64,11 +64,13 @@ func openPGBaseline(ctx context.Context, url string, conns int, pool []Job) (*pg
 		load:   `SELECT v FROM ` + table + ` WHERE id = $1`,
 		lock:   `SELECT v FROM ` + table + ` WHERE id = $1 FOR UPDATE`,
 		update: `UPDATE ` + table + ` SET v = $1, status = $2, priority = $3 WHERE id = $4`,
-		query:  `SELECT v FROM ` + table + ` WHERE status = $1 ORDER BY priority LIMIT 50`,
-		count:  `SELECT count(*) FROM ` + table + ` WHERE status = $1`,
-		scan:   `SELECT v FROM ` + table + ` ORDER BY id`,
-		avg:    `SELECT avg(length(v)) FROM ` + table,
-		rows:   `SELECT count(*) FROM ` + table,
+		// NULLS FIRST as airnest's indexes order (SQLite's order): the
+		// query reads the index in order instead of sorting the matches.
+		query: `SELECT v FROM ` + table + ` WHERE status = $1 ORDER BY priority NULLS FIRST LIMIT 50`,
+		count: `SELECT count(*) FROM ` + table + ` WHERE status = $1`,
+		scan:  `SELECT v FROM ` + table + ` ORDER BY id`,
+		avg:   `SELECT avg(length(v)) FROM ` + table,
+		rows:  `SELECT count(*) FROM ` + table,
 	}
 	b.bufs.New = func() any { return new(bytes.Buffer) }
 	for i := range pool {
@@ -212,6 +214,13 @@ func (b *pgBaseImpl) Stream() (int, error) {
 	n := 0
 	err := b.decodeAll(b.scan, func(baseJob) { n++ })
 	return n, err
+}
+
+func (b *pgBaseImpl) Settle() error {
+	return settle(func(sql string) error {
+		_, err := b.pool.Exec(b.ctx, sql)
+		return err
+	}, b.table)
 }
 
 func (b *pgBaseImpl) Disk() (int64, error) {

@@ -35,7 +35,6 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
-
 )
 
 type config struct {

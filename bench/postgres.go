@@ -107,3 +107,11 @@ func saverScaling(o io.Writer, rows []rowResult, min float64) bool {
 	fmt.Fprintf(o, "airnest's %s ÷ its single save: %.2f× (target ≥ %.0f×%s)\n\n", name, x, min, missed(x < min))
 	return x >= min
 }
+
+// settle checkpoints, then vacuums and analyzes table (VACUUM right after a
+// bulk load can leave the visibility map empty without the checkpoint). A
+// user without the right to CHECKPOINT goes without.
+func settle(exec func(sql string) error, table string) error {
+	exec("CHECKPOINT")
+	return exec("VACUUM (ANALYZE) " + table)
+}
