@@ -51,8 +51,8 @@ type conn struct {
 	// A one-statement write job (see single.go). guess: SchemaVersion may
 	// answer with the version last seen, to be checked by the server with
 	// the transaction's first statement; check: it did, and that check has
-	// not gone yet. commitFirst: the first writing statement carries the
-	// COMMIT; committed: it went and succeeded. stale: the check found the
+	// not gone yet. commitFirst: the first writing statement commits with
+	// its batch; committed: it did. stale: the check found the
 	// schema changed, so the job wrote nothing and must run again.
 	guess, check, commitFirst, committed, stale bool
 	expect                                     int64
@@ -81,7 +81,6 @@ var (
 	qSchemaVersion = backend.NewQuery(sqlgen.Postgres.SchemaVersion)
 	qSchemaShared  = backend.NewQuery(sqlgen.Postgres.SchemaShared)
 	qBegin         = backend.NewQuery(sqlgen.Postgres.Begin)
-	qCommit        = backend.NewQuery(sqlgen.Postgres.Commit)
 	qSpSet         = backend.NewQuery(spSet)
 	qSpDone        = backend.NewQuery(spDone)
 )
@@ -127,13 +126,19 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 		// table: a schema sync takes it first too, so neither can hold
 		// what the other waits for. Then the check of a guessed schema
 		// version, before the statement that relies on it.
-		pre = append([]*backend.Query{qBegin, qSchemaShared}, pre...)
 		var err error
 		if check, err = c.checkStmt(); err != nil {
 			c.done(s, pgconn.CommandTag{}, err)
 			return
 		}
+		// A statement that ends the job goes without BEGIN: the batch's
+		// one Sync commits what ran before it, or rolls it all back.
 		commit = c.commitFirst && !s.readOnly
+		if commit {
+			pre = append([]*backend.Query{qSchemaShared}, pre...)
+		} else {
+			pre = append([]*backend.Query{qBegin, qSchemaShared}, pre...)
+		}
 	}
 	if guard {
 		pre = append(pre, qSpSet)
@@ -141,9 +146,6 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 	post := []*backend.Query{}
 	if guard {
 		post = append(post, qSpDone)
-	}
-	if commit {
-		post = append(post, qCommit)
 	}
 	var b pgconn.Batch
 	for _, q := range pre {

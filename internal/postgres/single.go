@@ -11,8 +11,10 @@ import (
 )
 
 // A one-statement write job (a Save or a Delete outside a transaction)
-// costs one round trip instead of three: BEGIN, the shared schema lock, a
-// check of the schema version, the statement and COMMIT go as one batch.
+// costs one round trip instead of three: the shared schema lock, a check
+// of the schema version and the statement go as one batch, which runs as
+// one implicit transaction that the batch's Sync commits (or rolls back
+// whole after an error), as a single autocommit statement would.
 //
 // The version is guessed (the last one any connection of this DB read) so
 // that the job can plan its statement before the batch goes; the check
@@ -22,10 +24,12 @@ import (
 // lock, as the read it replaces did, so a schema sync in progress is
 // waited for and seen.
 //
-// The COMMIT joins the batch only when the job's context cannot end:
-// interrupting a batch that holds a COMMIT would leave its outcome
-// unknown. Under a context that can end, the job takes two round trips
-// (the batch without COMMIT, then COMMIT, which is not interrupted).
+// The job commits with its batch only when its context cannot end:
+// interrupting a batch that commits would leave its outcome unknown.
+// Under a context that can end, the job takes two round trips (the batch
+// after an explicit BEGIN, then COMMIT, which is not interrupted). A job
+// whose first statement reads (a re-plan) opens its transaction with that
+// read, the check with it, and commits after its write as any other.
 
 // qSchemaCheck fails (invalid input for an integer: the message says why)
 // unless the schema version is $1.

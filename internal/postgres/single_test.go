@@ -152,3 +152,73 @@ func TestSingleWriteFails(t *testing.T) {
 		return nil
 	})
 }
+
+// A guessed version is checked under the shared schema lock: a Save that
+// starts while another process's schema sync holds the lock waits for it,
+// then sees the sync's version and writes with a plan made for it.
+func TestSingleWriteWaitsForSync(t *testing.T) {
+	db, other := openTwo(t)
+	var seen []int64
+	job := &backend.Job{Ctx: context.Background(), Run: func(c backend.Conn) error {
+		v, err := c.SchemaVersion()
+		if err != nil {
+			return err
+		}
+		seen = append(seen, v)
+		return upsert(c, row{id: 3, blob: fmt.Sprintf("planned at %d", v)})
+	}}
+	for range 2 { // reads the version, then prepares the check
+		seen = nil
+		if err := db.Write(job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	locked, release, syncDone := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		syncDone <- other.Exclusive(context.Background(), func(c backend.Conn) error {
+			if err := c.Exec("BEGIN; " + sqlgen.Postgres.SchemaLock); err != nil {
+				return err
+			}
+			close(locked)
+			<-release
+			return c.Exec(sqlgen.Postgres.BumpSchema + "; COMMIT")
+		})
+	}()
+	<-locked
+	seen = nil
+	saved := make(chan error)
+	go func() { saved <- db.Write(job) }()
+	sdb, err := other.SQLDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for waiting := 0; waiting == 0; {
+		select {
+		case err := <-saved:
+			close(release)
+			<-syncDone
+			t.Fatalf("the Save finished (%v) while a schema sync held the lock", err)
+		default:
+		}
+		if err := sdb.QueryRow("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	if err := <-syncDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-saved; err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(seen) != "[0 1]" {
+		t.Errorf("versions seen: %v, want [0 1]", seen)
+	}
+	read(t, db, func(c backend.Conn) error {
+		v, err := load(c, 3)
+		if v != "planned at 1" {
+			t.Errorf("stored %q, want the value planned at version 1", v)
+		}
+		return err
+	})
+}
