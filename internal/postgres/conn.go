@@ -55,7 +55,7 @@ type conn struct {
 	// its batch; committed: it did. stale: the check found the
 	// schema changed, so the job wrote nothing and must run again.
 	guess, check, commitFirst, committed, stale bool
-	expect                                     int64
+	expect                                      int64
 }
 
 const customKey = "airnest"
