@@ -55,7 +55,11 @@ type conn struct {
 	// its batch; committed: it did. stale: the check found the
 	// schema changed, so the job wrote nothing and must run again.
 	guess, check, commitFirst, committed, stale bool
-	expect                                      int64
+	// versionFirst: a write job's transaction reads the schema version
+	// with its BEGIN, where its first statement would not (an Update's
+	// read): the write that follows needs it, and a round trip is saved.
+	versionFirst bool
+	expect       int64
 }
 
 const customKey = "airnest"
@@ -119,7 +123,7 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 		c.open = s
 		return
 	}
-	var check *stmt
+	var check, ver *stmt
 	commit := false
 	if c.begin != "" {
 		// The schema lock goes first, before the transaction touches any
@@ -127,7 +131,10 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 		// what the other waits for. Then the check of a guessed schema
 		// version, before the statement that relies on it.
 		var err error
-		if check, err = c.checkStmt(); err != nil {
+		if check, err = c.checkStmt(); err == nil {
+			ver, err = c.versionAlong(s, check)
+		}
+		if err != nil {
 			c.done(s, pgconn.CommandTag{}, err)
 			return
 		}
@@ -154,10 +161,18 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 			return
 		}
 	}
-	at, checkAt := len(pre), -1 // the results of s and of the check
-	if check != nil {
-		b.ExecStatement(check.desc, check.params, check.formats, check.results)
-		checkAt, at = at, at+1
+	at, checkAt, verAt := len(pre), -1, -1 // the results of s, the check and the version
+	for _, x := range []*stmt{ver, check} {
+		if x == nil {
+			continue
+		}
+		b.ExecStatement(x.desc, x.params, x.formats, x.results)
+		if x == check {
+			checkAt = at
+		} else {
+			verAt = at
+		}
+		at++
 	}
 	b.ExecStatement(s.desc, s.params, s.formats, s.results)
 	for _, q := range post {
@@ -175,6 +190,9 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 	n := 0 // results read whole
 	for ; mrr.NextResult(); n++ {
 		rr := mrr.ResultReader()
+		if n == verAt && rr.NextRow() {
+			ver.row = copyValues(rr.Values())
+		}
 		if n != at {
 			if _, e := rr.Close(); e != nil && err == nil {
 				err = e
@@ -200,6 +218,13 @@ func (c *conn) start(s *stmt, pre ...*backend.Query) {
 	}
 	if commit && err == nil {
 		c.committed, c.shared = true, false
+	}
+	if ver != nil && ver.row != nil && err == nil {
+		c.schema, c.schemaOK = ver.ColumnInt64(0), true
+		c.db.schemaSeen.Store(c.schema)
+	}
+	if ver != nil {
+		ver.row = nil
 	}
 	c.done(s, tag, err)
 }
@@ -452,7 +477,7 @@ func (c *conn) Plan(st backend.Stmt) (string, error) {
 // reset makes the connection ready for its next borrower: no rows
 // streaming, no transaction, no interrupt.
 func (c *conn) reset() {
-	c.user, c.guess, c.commitFirst, c.stale = false, false, false, false
+	c.user, c.guess, c.commitFirst, c.stale, c.versionFirst = false, false, false, false, false
 	for _, s := range c.stmts {
 		if s != nil && s.running {
 			s.Reset()

@@ -104,6 +104,7 @@ func (d *DB) Write(j *backend.Job) error {
 	if !j.Tx && !j.User {
 		return d.writeSingle(c, j)
 	}
+	c.versionFirst = true
 	return d.writeTx(c, j)
 }
 

@@ -55,11 +55,13 @@ func sp(s string) *string   { return &s }
 func ip(n int64) *int64     { return &n }
 func fp(f float64) *float64 { return &f }
 
-// setup creates the Job table and its indexes.
+// setup creates the Job table and its indexes, and the format table that
+// airnest's Open makes before any write (where write jobs read the schema
+// version).
 func setup(t testing.TB, db *DB) {
 	t.Helper()
 	err := db.Exclusive(context.Background(), func(c backend.Conn) error {
-		ddl := jobTable.CreateTable()
+		ddl := sqlgen.Postgres.FormatTable + "; " + sqlgen.Postgres.WriteFormat + "; " + jobTable.CreateTable()
 		for _, col := range jobTable.Columns {
 			if col.Indexed {
 				ddl += "; " + jobTable.CreateIndex(col)

@@ -6,7 +6,8 @@
 // Round trips: a statement is prepared once per connection; BEGIN waits
 // and travels with the transaction's first statement. A single Save or
 // Delete is one round trip (single.go), or two under a context that can
-// end; a write transaction is one per statement plus its COMMIT.
+// end; an Update three (its read with BEGIN and the schema version, the
+// write, COMMIT); a transaction one per statement plus its COMMIT.
 //
 // Where PostgreSQL differs from SQLite the backend makes it behave the
 // same: a failing statement inside a user's transaction (Exclusive) is

@@ -89,6 +89,26 @@ func TestRoundTrips(t *testing.T) {
 	if got := n.Load(); got != 2 {
 		t.Errorf("one Save under a context that can end: %d round trips, want 2", got)
 	}
+	// An Update: the read that locks the row, the schema version, the
+	// write, COMMIT. The version travels with the BEGIN and the read.
+	update := &backend.Job{Ctx: context.Background(), Tx: true, User: true, Run: func(c backend.Conn) error {
+		if _, err := load(c, 2); err != nil {
+			return err
+		}
+		if _, err := c.SchemaVersion(); err != nil {
+			return err
+		}
+		return upsert(c, row{id: 2, blob: "updated"})
+	}}
+	for range 2 { // the first prepares
+		n.Store(0)
+		if err := db.Write(update); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := n.Load(); got != 3 {
+		t.Errorf("one Update: %d round trips, want 3", got)
+	}
 	read(t, db, func(c backend.Conn) error {
 		for _, id := range []byte{2, 5} {
 			if v, err := load(c, id); err != nil || v == "" {

@@ -118,3 +118,17 @@ func (d *DB) writeSingle(c *conn, j *backend.Job) error {
 		}
 	}
 }
+
+// versionAlong returns the schema-version read to send with the BEGIN
+// before s, where the transaction asked for it and nothing else gives the
+// version (s is not that read, and no guess is being checked).
+func (c *conn) versionAlong(s, check *stmt) (*stmt, error) {
+	if !c.versionFirst || check != nil || c.schemaOK {
+		return nil, nil
+	}
+	st, err := c.Prepare(qSchemaVersion)
+	if err != nil || st.(*stmt) == s {
+		return nil, err
+	}
+	return st.(*stmt), nil
+}
