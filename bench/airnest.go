@@ -40,9 +40,8 @@ func (a *airImpl) Name() string { return a.name }
 func (a *airImpl) isPostgres() bool { return strings.HasPrefix(a.path, "postgres") }
 
 func (a *airImpl) Preload(n, batch int) error {
-	for done := 0; done < n; {
-		m := min(batch, n-done)
-		err := a.store.Tx(a.ctx, func(tx *airnest.Tx) error {
+	return inBatches(n, batch, func(done, m int) error {
+		return a.store.Tx(a.ctx, func(tx *airnest.Tx) error {
 			jobs := a.jobs.In(tx)
 			for i := range m {
 				v := a.pool[(done+i)%len(a.pool)]
@@ -54,12 +53,7 @@ func (a *airImpl) Preload(n, batch int) error {
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		done += m
-	}
-	return nil
+	})
 }
 
 func (a *airImpl) SaveNew(k int) error {

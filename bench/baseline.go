@@ -165,9 +165,8 @@ func (b *baseImpl) inTx(fn func() error) error {
 func (b *baseImpl) Preload(n, batch int) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for done := 0; done < n; {
-		m := min(batch, n-done)
-		err := b.inTx(func() error {
+	return inBatches(n, batch, func(done, m int) error {
+		return b.inTx(func() error {
 			for i := range m {
 				v := b.pool[(done+i)%len(b.pool)]
 				v.ID = newID()
@@ -178,12 +177,7 @@ func (b *baseImpl) Preload(n, batch int) error {
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		done += m
-	}
-	return nil
+	})
 }
 
 func (b *baseImpl) SaveNew(k int) error {

@@ -96,25 +96,7 @@ func (b *pgBaseImpl) exec(q interface {
 }
 
 func (b *pgBaseImpl) Preload(n, batch int) error {
-	for done := 0; done < n; {
-		m := min(batch, n-done)
-		err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
-			for i := range m {
-				v := b.jobs[(done+i)%len(b.jobs)]
-				v.ID = newID()
-				if err := b.exec(tx, &v); err != nil {
-					return err
-				}
-				b.ids = append(b.ids, v.ID)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		done += m
-	}
-	return nil
+	return inBatches(n, batch, func(done, m int) error { return b.saveTx(done, m, true) })
 }
 
 func (b *pgBaseImpl) SaveNew(k int) error {
@@ -123,13 +105,20 @@ func (b *pgBaseImpl) SaveNew(k int) error {
 	return b.exec(b.pool, &v)
 }
 
-func (b *pgBaseImpl) SaveBatch(k, n int) error {
+func (b *pgBaseImpl) SaveBatch(k, n int) error { return b.saveTx(k, n, false) }
+
+// saveTx saves n pool records from k on, with fresh ids, in one
+// transaction; keep records their ids for the reads.
+func (b *pgBaseImpl) saveTx(k, n int, keep bool) error {
 	return pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
 		for i := range n {
 			v := b.jobs[(k+i)%len(b.jobs)]
 			v.ID = newID()
 			if err := b.exec(tx, &v); err != nil {
 				return err
+			}
+			if keep {
+				b.ids = append(b.ids, v.ID)
 			}
 		}
 		return nil

@@ -38,3 +38,16 @@ type impl interface {
 
 // errPending marks a workload the library cannot run yet.
 var errPending = errors.New("pending: not supported by this build of airnest")
+
+// inBatches calls tx for successive batches of at most batch of n rows:
+// with the rows done before it and its own count.
+func inBatches(n, batch int, tx func(done, m int) error) error {
+	for done := 0; done < n; {
+		m := min(batch, n-done)
+		if err := tx(done, m); err != nil {
+			return err
+		}
+		done += m
+	}
+	return nil
+}

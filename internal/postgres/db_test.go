@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -392,20 +393,8 @@ func TestSchemaVersionWaitsForSync(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	locked, release := make(chan struct{}), make(chan struct{})
-	syncDone := make(chan error)
-	go func() {
-		syncDone <- db.Exclusive(context.Background(), func(c backend.Conn) error {
-			if err := c.Exec("BEGIN; " + sqlgen.Postgres.SchemaLock); err != nil {
-				return err
-			}
-			close(locked)
-			<-release
-			return c.Exec(sqlgen.Postgres.BumpSchema + "; COMMIT")
-		})
-	}()
-	<-locked
-	got := make(chan int64)
+	finish := schemaSync(t, db)
+	got := make(chan int64, 1)
 	go func() {
 		db.Write(&backend.Job{Ctx: context.Background(), Run: func(c backend.Conn) error {
 			v, err := c.SchemaVersion()
@@ -417,26 +406,15 @@ func TestSchemaVersionWaitsForSync(t *testing.T) {
 		}})
 	}()
 	// Either the write waits for the lock, or it reads the version at once.
-	sdb, err := db.SQLDB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for waiting := 0; waiting == 0; {
+	awaitLockWaiter(t, db, finish, func() (string, bool) {
 		select {
 		case v := <-got:
-			close(release)
-			<-syncDone
-			t.Fatalf("SchemaVersion read %d while a schema sync held the lock", v)
+			return fmt.Sprintf("SchemaVersion read %d", v), true
 		default:
+			return "", false
 		}
-		if err := sdb.QueryRow("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-	}
-	close(release)
-	if err := <-syncDone; err != nil {
-		t.Fatal(err)
-	}
+	})
+	finish()
 	if v := <-got; v != 1 {
 		t.Fatalf("SchemaVersion after the sync: %d, want 1", v)
 	}

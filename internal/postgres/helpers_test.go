@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,5 +145,53 @@ func read(t testing.TB, db *DB, fn func(c backend.Conn) error) {
 	defer db.Release(c)
 	if err := fn(c); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// schemaSync runs a schema sync on db that holds the schema lock until the
+// returned function is called, which bumps the schema version, commits
+// and waits for the sync to end.
+func schemaSync(t *testing.T, db *DB) (finish func()) {
+	t.Helper()
+	locked, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- db.Exclusive(context.Background(), func(c backend.Conn) error {
+			if err := c.Exec("BEGIN; " + sqlgen.Postgres.SchemaLock); err != nil {
+				return err
+			}
+			close(locked)
+			<-release
+			return c.Exec(sqlgen.Postgres.BumpSchema + "; COMMIT")
+		})
+	}()
+	<-locked
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(release)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// awaitLockWaiter returns once a session of db's server waits for an
+// advisory lock. ended reports (without blocking) whether the side that
+// should wait has finished instead, which fails the test.
+func awaitLockWaiter(t *testing.T, db *DB, finish func(), ended func() (string, bool)) {
+	t.Helper()
+	sdb, err := db.SQLDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for waiting := 0; waiting == 0; {
+		if what, ok := ended(); ok {
+			finish()
+			t.Fatalf("%s while a schema sync held the lock", what)
+		}
+		if err := sdb.QueryRow("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

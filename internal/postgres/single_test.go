@@ -89,13 +89,7 @@ func TestSingleWriteStaleSchema(t *testing.T) {
 			if fmt.Sprint(seen) != "[0 1]" {
 				t.Errorf("versions seen by the job after another's sync: %v, want [0 1] (the guess, then the version read)", seen)
 			}
-			read(t, db, func(c backend.Conn) error {
-				v, err := load(c, 7)
-				if v != "planned at 1" {
-					t.Errorf("stored %q, want the value planned at version 1", v)
-				}
-				return err
-			})
+			wantStored(t, db, 7, "planned at 1")
 			// The version read is remembered: the next job guesses right.
 			if err := db.Write(job(8)); err != nil {
 				t.Fatal(err)
@@ -126,14 +120,8 @@ func TestSingleWriteFails(t *testing.T) {
 	if err := db.Write(saveJob(row{id: 10, blob: "after"})); err != nil {
 		t.Fatalf("the next job: %v", err)
 	}
-	read(t, db, func(c backend.Conn) error {
-		for id, want := range map[byte]string{9: "", 10: "after"} {
-			if v, err := load(c, id); err != nil || v != want {
-				t.Errorf("row %d: %q, %v; want %q", id, v, err, want)
-			}
-		}
-		return nil
-	})
+	wantStored(t, db, 9, "")
+	wantStored(t, db, 10, "after")
 	// A second statement after the one that committed is refused, not run
 	// outside any transaction.
 	err = db.Write(&backend.Job{Ctx: context.Background(), Run: func(c backend.Conn) error {
@@ -145,12 +133,7 @@ func TestSingleWriteFails(t *testing.T) {
 	if err == nil {
 		t.Fatal("a second statement in a one-statement job succeeded")
 	}
-	read(t, db, func(c backend.Conn) error {
-		if v, err := load(c, 12); err != nil || v != "" {
-			t.Errorf("row 12: %q, %v; want none", v, err)
-		}
-		return nil
-	})
+	wantStored(t, db, 12, "")
 }
 
 // A guessed version is checked under the shared schema lock: a Save that
@@ -173,52 +156,35 @@ func TestSingleWriteWaitsForSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	locked, release, syncDone := make(chan struct{}), make(chan struct{}), make(chan error)
-	go func() {
-		syncDone <- other.Exclusive(context.Background(), func(c backend.Conn) error {
-			if err := c.Exec("BEGIN; " + sqlgen.Postgres.SchemaLock); err != nil {
-				return err
-			}
-			close(locked)
-			<-release
-			return c.Exec(sqlgen.Postgres.BumpSchema + "; COMMIT")
-		})
-	}()
-	<-locked
+	finish := schemaSync(t, other)
 	seen = nil
-	saved := make(chan error)
+	saved := make(chan error, 1)
 	go func() { saved <- db.Write(job) }()
-	sdb, err := other.SQLDB()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for waiting := 0; waiting == 0; {
+	awaitLockWaiter(t, other, finish, func() (string, bool) {
 		select {
 		case err := <-saved:
-			close(release)
-			<-syncDone
-			t.Fatalf("the Save finished (%v) while a schema sync held the lock", err)
+			return fmt.Sprintf("the Save finished (%v)", err), true
 		default:
+			return "", false
 		}
-		if err := sdb.QueryRow("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-	}
-	close(release)
-	if err := <-syncDone; err != nil {
-		t.Fatal(err)
-	}
+	})
+	finish()
 	if err := <-saved; err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(seen) != "[0 1]" {
 		t.Errorf("versions seen: %v, want [0 1]", seen)
 	}
+	wantStored(t, db, 3, "planned at 1")
+}
+
+// wantStored checks the value stored for id ("": none).
+func wantStored(t *testing.T, db *DB, id byte, want string) {
+	t.Helper()
 	read(t, db, func(c backend.Conn) error {
-		v, err := load(c, 3)
-		if v != "planned at 1" {
-			t.Errorf("stored %q, want the value planned at version 1", v)
+		if v, err := load(c, id); err != nil || v != want {
+			t.Errorf("row %d: %q, %v; want %q", id, v, err, want)
 		}
-		return err
+		return nil
 	})
 }
