@@ -188,6 +188,21 @@ func VerifyFile(ctx context.Context, dsn string) (VerifyReport, error) {
 // verifyOn runs every check on conn inside one read transaction. typed maps
 // table names to the collections declared with Go types.
 func verifyOn(ctx context.Context, conn backend.Conn, d *sqlgen.Dialect, check func(backend.Conn) ([]backend.Problem, error), typed map[string]collInit) (VerifyReport, error) {
+	if err := conn.BeginSnapshot(); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return VerifyReport{}, cerr
+		}
+		var rep VerifyReport
+		rep.add(Problem{Check: "read", Detail: err.Error()})
+		return rep, nil
+	}
+	defer conn.Rollback()
+	return verifyIn(ctx, conn, d, check, typed)
+}
+
+// verifyIn runs every check on conn inside the transaction it has open: a
+// read snapshot, or Copy's write transaction before it commits.
+func verifyIn(ctx context.Context, conn backend.Conn, d *sqlgen.Dialect, check func(backend.Conn) ([]backend.Problem, error), typed map[string]collInit) (VerifyReport, error) {
 	var rep VerifyReport
 	// stop turns a failed read into an error when the context ended it, and
 	// into a problem otherwise (a corrupt page, an I/O error).
@@ -199,10 +214,6 @@ func verifyOn(ctx context.Context, conn backend.Conn, d *sqlgen.Dialect, check f
 		rep.add(p)
 		return nil
 	}
-	if err := conn.BeginSnapshot(); err != nil {
-		return rep, stop(Problem{Check: "read"}, err)
-	}
-	defer conn.Rollback()
 
 	// The database's own checks (SQLite's integrity_check).
 	found, err := check(conn)

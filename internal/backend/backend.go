@@ -229,6 +229,11 @@ type Opener struct {
 	// that opens whatever no other backend matches (SQLite: a file path).
 	Match func(dsn string) bool
 	Open  func(ctx context.Context, dsn string, cfg Config) (DB, error)
+	// File means a dsn is the path of one file that holds the whole
+	// database (SQLite): airnest.Copy builds a new one beside it and
+	// renames it into place, where a server's database is written in one
+	// transaction instead.
+	File bool
 	// Classify says what kind of failure err is, Other when it is not this
 	// backend's error.
 	Classify func(err error) Class

@@ -38,6 +38,9 @@ type Dialect struct {
 	// a row when table ? exists; NameClash returns (kind, name) of every
 	// table, index or view named ? ignoring case, except indexes of table ?.
 	TableColumns, TableExists, NameClash string
+	// Tables lists the name of every table, in name order, except the
+	// database's own (SQLite's sqlite_ tables).
+	Tables string
 	// StoredCollection reads (name, columns) of the collection named ?,
 	// ignoring case.
 	StoredCollection string
@@ -68,6 +71,7 @@ var SQLite = &Dialect{
 	TableColumns:     "SELECT name FROM pragma_table_info(?)",
 	TableExists:      "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?",
 	NameClash:        "SELECT type, name FROM sqlite_schema WHERE name = ? COLLATE NOCASE AND NOT (type = 'index' AND tbl_name = ? COLLATE NOCASE)",
+	Tables:           "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
 	StoredCollection: "SELECT name, columns FROM _airnest_collections WHERE name = ? COLLATE NOCASE",
 	KeyTypes:         "typeof(space)||','||typeof(name)||','||typeof(key)||','||typeof(type)",
 	MaxName:          128,
@@ -100,6 +104,7 @@ INSERT INTO _airnest_format (application_id, version) SELECT 0, 0 WHERE NOT EXIS
 	WHERE n.nspname = current_schema() AND lower(c.relname) = lower(?)
 	AND NOT (c.relkind = 'i' AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
 		WHERE i.indexrelid = c.oid AND lower(t.relname) = lower(?)))`,
+	Tables:           "SELECT tablename::text FROM pg_catalog.pg_tables WHERE schemaname = current_schema() ORDER BY 1",
 	StoredCollection: "SELECT name, columns FROM _airnest_collections WHERE lower(name) = lower(?)",
 	KeyTypes:         "'text,text,integer,text'", // the columns' types are fixed
 	ForUpdate:        " FOR UPDATE",

@@ -19,6 +19,7 @@ func init() {
 		Name:     "sqlite",
 		Match:    nil, // a path: whatever no other backend takes
 		Open:     openDB,
+		File:     true,
 		Classify: classify,
 	})
 }
