@@ -167,6 +167,9 @@ func checkCopyColumns(conn backend.Conn, d *sqlgen.Dialect, t sqlgen.Table) erro
 	}
 	want := map[string]bool{sqlgen.IDColumn: true, sqlgen.BlobColumn: true, sqlgen.ShapeColumn: true}
 	for _, c := range t.Columns {
+		if err := sqlgen.ValidName(c.Name); err != nil {
+			return fmt.Errorf("%w: source: collection %q: index column: %v (edited by hand or damaged)", ErrSchema, t.Name, err)
+		}
 		want[strings.ToLower(c.Name)] = true
 		if !have[strings.ToLower(c.Name)] {
 			return fmt.Errorf("%w: source: collection %q: index column %q is recorded but missing from its table", ErrSchema, t.Name, c.Name)

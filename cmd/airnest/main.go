@@ -140,6 +140,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		a.lsCmd(), a.getCmd(), a.dumpCmd(), a.exportCmd(), a.importCmd(),
 		a.backupCmd(), a.verifyCmd(), a.statsCmd(), a.vacuumCmd(),
 	)
+	root.AddCommand(a.copyCmd())
 	root.CompletionOptions.HiddenDefaultCmd = true
 
 	err := root.ExecuteContext(ctx)
