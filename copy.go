@@ -192,6 +192,13 @@ func (cp *copier) intoFile(o backend.Opener, path string, cfg backend.Config) er
 		return err
 	}
 	defer atomicfile.RemoveDB(tmp) // nothing left once renamed
+	mode := fs.FileMode(0o644) // as SQLite creates files, not the temporary file's 0600
+	if exists {
+		mode = fi.Mode().Perm()
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
 	db, err := o.Open(cp.ctx, tmp, cfg)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,9 +67,35 @@ func TestCopyBetweenBackends(t *testing.T) {
 			if want := int64(copyItems + copyV1Items + 10 + copyTasks); last != want || total != want || calls < 3 {
 				t.Fatalf("progress ended at %d of %d after %d calls, want %d", last, total, calls, want)
 			}
+			for _, table := range []string{"CopyItem", "Note", "Task"} {
+				sc, si := shapeOf(t, src, table)
+				dc, di := shapeOf(t, dst, table)
+				if !slices.Equal(sc, dc) || !slices.Equal(si, di) || len(si) != 8 && table == "CopyItem" {
+					t.Fatalf("table %s: columns %v and indexes %v in the copy; %v and %v in the original", table, dc, di, sc, si)
+				}
+			}
 			sameContents(t, readCopyStore(t, dst), readCopyStore(t, src))
 		})
 	}
+}
+
+// shapeOf returns the sorted columns and indexes of a table, read without
+// declaring its collection (which would make missing indexes).
+func shapeOf(t testing.TB, dsn, table string) (cols, indexes []string) {
+	t.Helper()
+	s, err := airnest.Open(bg, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db, err := s.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, indexes = tableShape(t, db, dsn, table)
+	slices.Sort(cols)
+	slices.Sort(indexes)
+	return cols, indexes
 }
 
 // The key test: SQLite to PostgreSQL and back gives a file that 'airnest
@@ -163,6 +190,9 @@ func TestCopyCompactsAFile(t *testing.T) {
 	before, after := fileSize(src), fileSize(dst)
 	if after*2 > before {
 		t.Fatalf("the copy has %d bytes, the original %d: not compacted", after, before)
+	}
+	if fi, _ := os.Stat(dst); fi.Mode().Perm() != 0o644 {
+		t.Fatalf("the copy's mode is %v, want what SQLite gives a new file (0644)", fi.Mode())
 	}
 }
 

@@ -34,7 +34,9 @@
 // the row they read (values found by a query are not locked: load them by
 // ID to change them), and a deadlock between two transactions fails one
 // with [ErrBusy], while on SQLite a write transaction excludes every other
-// writer.
+// writer. [Copy] copies a whole store from one database to another
+// (SQLite to PostgreSQL and back, or a file to a compact file) without the
+// program's Go types, verifying the copy before it is committed.
 //
 // Inside, the package plans and a backend runs the plans. The root package
 // owns the typed API, the codec, index columns and queries as a tree;

@@ -43,9 +43,9 @@ func TestCopyCommand(t *testing.T) {
 	want(t, bin, 2, []string{"unknown flag"}, "copy", "--nope", db, back)
 }
 
-// BenchmarkCopy measures what 'airnest copy' of a file to a file costs in
-// memory at two sizes, ten times apart: a copy that streams shows about the
-// same peak heap at both.
+// BenchmarkCopy measures what 'airnest copy' of a file to a file and to
+// PostgreSQL costs in memory at two sizes, ten times apart: a copy that
+// streams shows about the same peak heap at both.
 //
 //	go test -run '^$' -bench BenchmarkCopy -benchtime 1x ./cmd/airnest
 func BenchmarkCopy(b *testing.B) {
@@ -53,33 +53,43 @@ func BenchmarkCopy(b *testing.B) {
 	if testing.Short() {
 		big = 2000
 	}
+	dests := []struct {
+		name string
+		dsn  func(b *testing.B, dir string, i int) string
+	}{
+		{"file", func(_ *testing.B, dir string, i int) string { return filepath.Join(dir, fmt.Sprint("copy", i, ".db")) }},
+		{"postgres", func(b *testing.B, _ string, _ int) string { return pgtest.Database(b) }},
+	}
 	for _, n := range []int{big / 10, big} {
-		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
-			dir := b.TempDir()
-			db := filepath.Join(dir, "app.db")
-			seed(b, db, n)
-			ctx := context.Background()
-			var peak, alloc uint64
-			i := 0
-			b.ResetTimer()
-			for b.Loop() {
-				var before runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				stop := sampleHeap()
-				a := &app{stdout: io.Discard, stderr: io.Discard}
-				i++
-				if code := a.run(ctx, []string{"copy", db, filepath.Join(dir, fmt.Sprint("copy", i, ".db"))}); code != exitOK {
-					b.Fatalf("copy: exit %d", code)
+		dir := b.TempDir()
+		db := filepath.Join(dir, "app.db")
+		seed(b, db, n)
+		for _, dest := range dests {
+			b.Run(fmt.Sprintf("to=%s/rows=%d", dest.name, n), func(b *testing.B) {
+				ctx := context.Background()
+				var peak, alloc uint64
+				i := 0
+				for b.Loop() {
+					b.StopTimer()
+					i++
+					dst := dest.dsn(b, dir, i)
+					var before runtime.MemStats
+					runtime.GC()
+					runtime.ReadMemStats(&before)
+					b.StartTimer()
+					stop := sampleHeap()
+					a := &app{stdout: io.Discard, stderr: io.Discard}
+					if code := a.run(ctx, []string{"copy", db, dst}); code != exitOK {
+						b.Fatalf("copy: exit %d", code)
+					}
+					peak = max(peak, stop())
+					var after runtime.MemStats
+					runtime.ReadMemStats(&after)
+					alloc = after.TotalAlloc - before.TotalAlloc
 				}
-				peak = max(peak, stop())
-				var after runtime.MemStats
-				runtime.ReadMemStats(&after)
-				alloc = after.TotalAlloc - before.TotalAlloc
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
-			b.ReportMetric(float64(alloc)/float64(n+2), "alloc-B/row")
-		})
+				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+				b.ReportMetric(float64(alloc)/float64(n+2), "alloc-B/row")
+			})
+		}
 	}
 }
