@@ -202,14 +202,17 @@ func readCopyStore(t testing.TB, dsn string) copyContents {
 	if err := items.Save(bg, &dup); !errors.Is(err, airnest.ErrConflict) {
 		t.Fatalf("a second value with a taken name saved with %v, want ErrConflict (Unique)", err)
 	}
-	if n, err := airnest.Migrate(bg, notes, splitNote, &airnest.MigrateOptions{Name: "split notes"}); n != 0 || err != nil {
-		t.Fatalf("the finished migration ran again: %d values, %v", n, err)
+	var progress [][2]int
+	record := func(done, total int) { progress = append(progress, [2]int{done, total}) }
+	n, err := airnest.Migrate(bg, notes, splitNote, &airnest.MigrateOptions{Name: "split notes", Progress: record})
+	if n != 0 || err != nil || len(progress) != 0 {
+		t.Fatalf("the finished migration ran again: %d values, %v, progress %v", n, err, progress)
 	}
-	n, err := airnest.Migrate(bg, tasks, func(old CopyTaskV1) (CopyTask, error) {
+	n, err = airnest.Migrate(bg, tasks, func(old CopyTaskV1) (CopyTask, error) {
 		return CopyTask{Tags: strings.Split(old.Tags, ",")}, nil
-	}, &airnest.MigrateOptions{Name: "split tags", BatchSize: 5})
-	if n != copyTasks-5 || err != nil {
-		t.Fatalf("the unfinished migration converted %d values (%v), want the %d it had left", n, err, copyTasks-5)
+	}, &airnest.MigrateOptions{Name: "split tags", BatchSize: 5, Progress: record})
+	if n != copyTasks-5 || err != nil || len(progress) == 0 || progress[0] != [2]int{10, copyTasks} {
+		t.Fatalf("the unfinished migration converted %d values (%v) with progress %v, want the %d it had left, resuming after the first 5 of %d", n, err, progress, copyTasks-5, copyTasks)
 	}
 	return c
 }
