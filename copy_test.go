@@ -394,3 +394,35 @@ func TestCopyErrorsHidePasswords(t *testing.T) {
 		}
 	}
 }
+
+// A copy that fails verification (the source's index column disagrees
+// with its value) is an error and leaves no destination.
+func TestCopyFailedVerificationLeavesNothing(t *testing.T) {
+	src := sqliteDSN(t)
+	s := airnest.NewStore()
+	items := declareCopyItem(s)
+	if err := s.Open(bg, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := items.Save(bg, &CopyItem{Name: "a", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := s.DB()
+	if _, err := db.Exec(`UPDATE "CopyItem" SET count = 2`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	eachBackend(t, func(t *testing.T, dst string) {
+		rep, err := airnest.Copy(bg, src, dst, nil)
+		if !errors.Is(err, airnest.ErrSchema) || !strings.Contains(err.Error(), `column "count"`) || rep.Verify.OK() {
+			t.Fatalf("copy of a damaged store: %v (%s), want ErrSchema naming the column", err, rep.Verify)
+		}
+		if backendOf(dst) == "sqlite" {
+			if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) != 0 {
+				t.Fatalf("a failed copy left %v", entries)
+			}
+		} else if tables := storeTables(t, dst); tables != "_airnest_collections _airnest_format _airnest_keys" {
+			t.Fatalf("a failed copy left %q", tables)
+		}
+	})
+}
