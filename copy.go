@@ -192,7 +192,8 @@ func (cp *copier) intoFile(o backend.Opener, path string, cfg backend.Config) er
 		return err
 	}
 	defer atomicfile.RemoveDB(tmp) // nothing left once renamed
-	mode := fs.FileMode(0o644) // as SQLite creates files, not the temporary file's 0600
+	// As SQLite creates a file, not the temporary file's 0600.
+	mode := fs.FileMode(0o644)
 	if exists {
 		mode = fi.Mode().Perm()
 	}

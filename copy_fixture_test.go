@@ -156,7 +156,9 @@ func fillCopyStore(t testing.TB, dsn string) {
 	}
 }
 
-func splitNote(old CopyNoteV1) (CopyNote, error) { return CopyNote{Body: strings.Split(old.Body, ",")}, nil }
+func splitNote(old CopyNoteV1) (CopyNote, error) {
+	return CopyNote{Body: strings.Split(old.Body, ",")}, nil
+}
 
 // copyContents is what the typed API reads from a store holding the
 // fixture.
