@@ -45,6 +45,19 @@ func declareCopyItem(s *airnest.Store) *airnest.Coll[CopyItem] {
 		airnest.Index("count", "score", "done", "at", "raw", "owner", "count,score"))
 }
 
+// openCopyStore opens the store at dsn with the fixture's current types.
+func openCopyStore(t testing.TB, dsn string) (*airnest.Store, *airnest.Coll[CopyItem], *airnest.Coll[CopyNote], *airnest.Coll[CopyTask]) {
+	t.Helper()
+	s := airnest.NewStore()
+	items := declareCopyItem(s)
+	notes := airnest.Collection[CopyNote](s, airnest.Name("Note"))
+	tasks := airnest.Collection[CopyTask](s, airnest.Name("Task"))
+	if err := s.Open(bg, dsn, nil); err != nil {
+		t.Fatal(err)
+	}
+	return s, items, notes, tasks
+}
+
 // CopyNoteV1 and CopyNote: a migration that finished.
 type CopyNoteV1 struct {
 	ID   airnest.ID[CopyNoteV1]
@@ -108,13 +121,7 @@ func fillCopyStore(t testing.TB, dsn string) {
 	}
 	s1.Close()
 
-	s := airnest.NewStore()
-	items := declareCopyItem(s)
-	notes := airnest.Collection[CopyNote](s, airnest.Name("Note"))
-	tasks := airnest.Collection[CopyTask](s, airnest.Name("Task"))
-	if err := s.Open(bg, dsn, nil); err != nil {
-		t.Fatal(err)
-	}
+	s, items, notes, tasks := openCopyStore(t, dsn)
 	defer s.Close()
 	big := []byte(strings.Repeat("0123456789abcdef", 1<<14)) // 256 KiB
 	err = s.Tx(bg, func(tx *airnest.Tx) error {
@@ -175,13 +182,7 @@ type copyContents struct {
 // where it stopped), and returns what it read.
 func readCopyStore(t testing.TB, dsn string) copyContents {
 	t.Helper()
-	s := airnest.NewStore()
-	items := declareCopyItem(s)
-	notes := airnest.Collection[CopyNote](s, airnest.Name("Note"))
-	tasks := airnest.Collection[CopyTask](s, airnest.Name("Task"))
-	if err := s.Open(bg, dsn, nil); err != nil {
-		t.Fatal(err)
-	}
+	s, items, notes, tasks := openCopyStore(t, dsn)
 	defer s.Close()
 	var c copyContents
 	var err error

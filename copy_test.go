@@ -3,6 +3,7 @@ package airnest_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"os/exec"
@@ -83,15 +84,8 @@ func TestCopyBetweenBackends(t *testing.T) {
 // declaring its collection (which would make missing indexes).
 func shapeOf(t testing.TB, dsn, table string) (cols, indexes []string) {
 	t.Helper()
-	s, err := airnest.Open(bg, dsn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	db, err := s.DB()
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, done := undeclared(t, dsn)
+	defer done()
 	cols, indexes = tableShape(t, db, dsn, table)
 	slices.Sort(cols)
 	slices.Sort(indexes)
@@ -253,16 +247,27 @@ func anotherCopy(t testing.TB, src, dst string) string {
 	return dst
 }
 
-// storeTables lists the tables of the store at dsn, as Stats' neighbours
-// see them: through the database/sql handle.
-func storeTables(t testing.TB, dsn string) string {
+// undeclared opens the store at dsn with no collection declared and
+// returns its database/sql handle, and what closes it.
+func undeclared(t testing.TB, dsn string) (*sql.DB, func()) {
 	t.Helper()
 	s, err := airnest.Open(bg, dsn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	db, _ := s.DB()
+	db, err := s.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, func() { s.Close() }
+}
+
+// storeTables lists the tables of the store at dsn, as Stats' neighbours
+// see them: through the database/sql handle.
+func storeTables(t testing.TB, dsn string) string {
+	t.Helper()
+	db, done := undeclared(t, dsn)
+	defer done()
 	q := `SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`
 	if backendOf(dsn) == "postgres" {
 		q = `SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1`
