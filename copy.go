@@ -89,21 +89,15 @@ func copyStore(ctx context.Context, src, dst string, opts *CopyOptions) (CopyRep
 	if src == dst || sameFile(src, dst) {
 		return rep, fmt.Errorf("%w: the source and the destination are the same", ErrInvalid)
 	}
-	so, ok := backend.For(src)
-	do, ok2 := backend.For(dst)
-	if !ok || !ok2 {
-		return rep, fmt.Errorf("%w: no database understands the source or the destination", ErrInvalid)
-	}
-	if so.File {
-		if err := sourceFile(src); err != nil {
-			return rep, err
-		}
+	do, ok := backend.For(dst)
+	if !ok {
+		return rep, fmt.Errorf("%w: no database understands the destination", ErrInvalid)
 	}
 	cfg, err := (&Options{Readers: 1, Writers: 1}).config()
 	if err != nil {
 		return rep, err
 	}
-	sdb, err := so.Open(ctx, src, cfg)
+	sdb, err := openReadOnly(ctx, src)
 	if err != nil {
 		return rep, fmt.Errorf("source: %w", err)
 	}
@@ -144,23 +138,6 @@ func sameFile(a, b string) bool {
 	return err == nil && os.SameFile(fa, fb)
 }
 
-// sourceFile fails unless path is a file that may hold a store, before
-// opening it would create one.
-func sourceFile(path string) error {
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w: the source does not exist", ErrInvalid)
-	case err != nil:
-		return err
-	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%w: the source is not a file", ErrInvalid)
-	case fi.Size() == 0:
-		return fmt.Errorf("%w: the source is an empty file, not an airnest store", ErrInvalid)
-	}
-	return nil
-}
-
 // copier writes one source's store into a destination.
 type copier struct {
 	ctx   context.Context
@@ -183,7 +160,7 @@ func (cp *copier) intoFile(o backend.Opener, path string, cfg backend.Config) er
 	case exists && !fi.Mode().IsRegular():
 		return fmt.Errorf("%w: the destination is not a file", ErrInvalid)
 	case exists && fi.Size() > 0:
-		if err := cp.checkFile(o, path, cfg); err != nil {
+		if err := cp.checkFile(path); err != nil {
 			return err
 		}
 	}
@@ -236,8 +213,8 @@ func (cp *copier) intoFile(o backend.Opener, path string, cfg backend.Config) er
 
 // checkFile refuses an existing destination file that holds data Copy
 // may not replace.
-func (cp *copier) checkFile(o backend.Opener, path string, cfg backend.Config) error {
-	db, err := o.Open(cp.ctx, path, cfg)
+func (cp *copier) checkFile(path string) error {
+	db, err := openReadOnly(cp.ctx, path)
 	if err != nil {
 		return fmt.Errorf("%w: the destination exists and is not an airnest store: %w", ErrInvalid, err)
 	}

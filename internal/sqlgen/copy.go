@@ -23,9 +23,6 @@ func (d *Dialect) Insert(table string, cols []string) string {
 	return fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", Quote(table), quoteAll(cols), strings.Join(params, ", "))
 }
 
-// DropTable removes a table and its indexes.
-func DropTable(name string) string { return "DROP TABLE IF EXISTS " + Quote(name) }
-
 // CopyPage selects id, v, ShapeColumn and every index column of at most
 // limit rows in id order, after an id when after is set (its one
 // parameter).
