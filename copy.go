@@ -123,9 +123,11 @@ func copyStore(ctx context.Context, src, dst string, opts *CopyOptions) (CopyRep
 			return rep, fmt.Errorf("destination: %w", err)
 		}
 		defer ddb.Close()
-		return rep, cp.into(ddb, true)
+		err = cp.into(ddb, true)
+	} else {
+		err = cp.intoFile(do, dst, cfg)
 	}
-	return rep, cp.intoFile(do, dst, cfg)
+	return rep, err // filled in by cp
 }
 
 // sameFile reports whether two paths name one existing file.
@@ -188,6 +190,10 @@ func (cp *copier) intoFile(o backend.Opener, path string, cfg backend.Config) er
 	if err != nil {
 		return err
 	}
+	// Closing checkpointed the WAL into the file: only the file is moved.
+	if wal, err := os.Stat(tmp + "-wal"); err == nil && wal.Size() > 0 {
+		return fmt.Errorf("the copy's WAL (%d bytes) was not checkpointed into it when it closed", wal.Size())
+	}
 	if !exists {
 		if err := atomicfile.Publish(tmp, path); errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%w: the destination was created by another program while copying", ErrInvalid)
@@ -196,7 +202,9 @@ func (cp *copier) intoFile(o backend.Opener, path string, cfg backend.Config) er
 		}
 		return nil
 	}
-	// The old file's journals would be replayed into the new one.
+	// The old file's journals would be replayed into the new one. (A crash
+	// before the rename loses the old file's last commits still in its
+	// WAL; it was being replaced.)
 	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
 		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
