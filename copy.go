@@ -117,17 +117,17 @@ func copyStore(ctx context.Context, src, dst string, opts *CopyOptions) (CopyRep
 	}
 	rep.Skipped = source.skipped
 	cp := &copier{ctx: ctx, from: sc, fromD: sdb.Dialect(), src: source, opts: opts, rep: &rep}
-	if !do.File {
-		ddb, err := do.Open(ctx, dst, cfg)
-		if err != nil {
-			return rep, fmt.Errorf("destination: %w", err)
-		}
-		defer ddb.Close()
-		err = cp.into(ddb, true)
-	} else {
+	if do.File {
 		err = cp.intoFile(do, dst, cfg)
+		return rep, err // filled in by cp
 	}
-	return rep, err // filled in by cp
+	ddb, err := do.Open(ctx, dst, cfg)
+	if err != nil {
+		return rep, fmt.Errorf("destination: %w", err)
+	}
+	defer ddb.Close()
+	err = cp.into(ddb, true)
+	return rep, err
 }
 
 // sameFile reports whether two paths name one existing file.
