@@ -54,38 +54,46 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		{"standard output a pipe", false, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			pty, tty := openPTY(t)
-			defer pty.Close()
-			cmd := exec.Command(binary, "export", db, filepath.Join(dir, fmt.Sprint("ex", i)))
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if c.stdoutTTY {
-				cmd.Stdout = tty
-			}
-			if c.stderrT {
-				cmd.Stderr = tty
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			tty.Close()
-			drawn := make(chan string)
-			go func() {
-				b, _ := io.ReadAll(pty) // ends with EIO once the child is gone
-				drawn <- string(b)
-			}()
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("export: %v\n%s", err, stderr.String())
-			}
-			onTTY := <-drawn
+			onTTY, piped := runOnPTY(t, c.stdoutTTY, c.stderrT, binary, "export", db, filepath.Join(dir, fmt.Sprint("ex", i)))
 			// The bar's frame, drawn from the first row on (its fill depends
 			// on how fast the export runs).
 			if c.bar != strings.Contains(onTTY, "export   0% |") {
 				t.Errorf("bar drawn: %v, want %v; the terminal shows %q", !c.bar, c.bar, onTTY)
 			}
-			if strings.ContainsAny(stdout.String()+stderr.String(), "\r\u2588") {
-				t.Errorf("a bar went into a pipe:\nstdout %q\nstderr %q", stdout.String(), stderr.String())
+			if strings.ContainsAny(piped, "\r\u2588") {
+				t.Errorf("a bar went into a pipe: %q", piped)
 			}
 		})
 	}
+}
+
+// runOnPTY runs the command with standard output and standard error each
+// on a pseudo-terminal or a pipe, and returns what the terminal showed and
+// what went into the pipes.
+func runOnPTY(t *testing.T, stdoutTTY, stderrTTY bool, name string, args ...string) (screen, piped string) {
+	t.Helper()
+	pty, tty := openPTY(t)
+	defer pty.Close()
+	cmd := exec.Command(name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if stdoutTTY {
+		cmd.Stdout = tty
+	}
+	if stderrTTY {
+		cmd.Stderr = tty
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	drawn := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(pty) // ends with EIO once the child is gone
+		drawn <- string(b)
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return <-drawn, stdout.String() + stderr.String()
 }
