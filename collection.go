@@ -23,6 +23,7 @@ type Option struct {
 type indexDecl struct {
 	spec   string // "status" or "status,priority"
 	unique bool
+	fn     *indexFunc // IndexFunc
 }
 
 type collOptions struct {
@@ -185,16 +186,17 @@ func (c *collection[T]) encode(buf []byte, v *T, vals []sqlValue) ([]byte, []sql
 		return nil, nil, err
 	}
 	rv := reflect.ValueOf(v).Elem()
-	for _, col := range c.cols {
-		fv, err := rv.FieldByIndexErr(col.index)
-		var sv sqlValue
-		if err == nil {
-			sv, err = col.conv(fv)
-		}
+	for i := range c.cols {
+		col := &c.cols[i]
+		sv, err := col.value(rv)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: index %q (field %s): %v", ErrInvalid, col.name, col.field, err)
+			return nil, nil, fmt.Errorf("%w: index %q (field %s): %v", ErrInvalid, col.decl, col.field, err)
 		}
 		vals = append(vals, sv)
+	}
+	vals, err = appendElems(c.cols, rv, vals)
+	if err != nil {
+		return nil, nil, err
 	}
 	return blob, vals, nil
 }
@@ -249,7 +251,7 @@ func (c *Coll[T]) save(ctx context.Context, v *T, id ID[T]) error {
 		return cc.errorf("Save", err)
 	}
 	b.blob, b.vals = blob, vals
-	b.job = backend.Job{Ctx: ctx, Run: func(conn backend.Conn) error { return cc.write(conn, id, blob, vals) }}
+	b.job = backend.Job{Ctx: ctx, Run: func(conn backend.Conn) error { return cc.write(conn, id, blob, vals) }, Tx: cc.hasElems()}
 	err = s.db.Write(&b.job)
 	b.job = backend.Job{}
 	return cc.errorf("Save", ctxErr(ctx, s.writeErr(err)))

@@ -25,11 +25,7 @@ func (q *Query[T]) Cursor(v T) (string, error) {
 	vals := make([]sqlValue, len(keys))
 	rv := reflect.ValueOf(&v).Elem()
 	for i, col := range cols {
-		fv, err := rv.FieldByIndexErr(col.index)
-		var sv sqlValue
-		if err == nil {
-			sv, err = col.conv(fv)
-		}
+		sv, err := col.value(rv)
 		if err != nil {
 			return "", q.invalid("Cursor: column %q (field %s): %v", col.name, col.field, err)
 		}

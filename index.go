@@ -93,12 +93,19 @@ func (v sqlValue) equal(o sqlValue) bool {
 // indexCol is one declared index column: where its value lives in T and
 // how a Go value becomes its SQL value.
 type indexCol struct {
-	name  string // column name as declared
-	field string // Go field name
-	index []int  // reflect field index path
+	name  string // SQL column name: as declared, or "meta__owner" for "meta.owner"
+	decl  string // the name as declared, which queries match (see foldName)
+	field string // Go field name, or dotted path ("Meta.Owner"), or IndexFunc's name
+	steps []int  // field numbers from T to the value (see leaf); nil for IndexFunc
+	fn    func(reflect.Value) reflect.Value
 	typ   reflect.Type
 	sql   string // INTEGER, REAL, TEXT, BLOB
 	conv  func(reflect.Value) (sqlValue, error)
+	null  bool // the column can hold NULL
+	// A slice column holds the slice's length; elem converts one element
+	// and elems is the side table holding them.
+	elem  *indexCol
+	elems *sqlgen.Elems
 }
 
 var (
@@ -246,38 +253,38 @@ func planIndexes(coll string, t reflect.Type, o *collOptions) ([]indexCol, []sql
 	var cols []indexCol
 	var sqlCols []sqlgen.Column
 	seen := map[string]int{}
-	add := func(name string, unique bool) (int, error) {
+	funcs, err := indexFuncs(coll, t, o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	add := func(name string, unique, composite bool) (int, error) {
 		if i, ok := seen[name]; ok {
+			if cols[i].elem != nil && (unique || composite) {
+				return 0, fmt.Errorf("%w: collection %q: index %q: field %s is a slice, whose elements have an index of their own; it cannot be Unique or part of a composite index", ErrInvalid, coll, name, cols[i].field)
+			}
 			if unique {
 				sqlCols[i].Unique = true
 			}
 			return i, nil
 		}
-		if err := sqlgen.ValidName(name); err != nil {
-			return 0, fmt.Errorf("%w: collection %q: index: %v", ErrInvalid, coll, err)
-		}
-		if l := strings.ToLower(name); l == sqlgen.IDColumn || l == sqlgen.BlobColumn {
-			return 0, fmt.Errorf("%w: collection %q: index %q: the names id and v are taken by airnest's own columns", ErrInvalid, coll, name)
-		}
-		f, ok, err := fieldFor(t, name)
+		col, err := resolveIndex(coll, t, name, funcs)
 		if err != nil {
-			return 0, fmt.Errorf("%w: collection %q: index: %v", ErrInvalid, coll, err)
+			return 0, err
 		}
-		if !ok {
-			return 0, fmt.Errorf("%w: collection %q: index %q: %s has no such field (fields: %s)", ErrInvalid, coll, name, t, strings.Join(fieldNames(t), ", "))
-		}
-		typ, conv, err := converter(f.Type)
-		if err != nil {
-			return 0, fmt.Errorf("%w: collection %q: index %q: field %s: %v", ErrInvalid, coll, name, f.Name, err)
+		if col.elem != nil && (unique || composite) {
+			return 0, fmt.Errorf("%w: collection %q: index %q: field %s is a slice, whose elements have an index of their own; it cannot be Unique or part of a composite index", ErrInvalid, coll, name, col.field)
 		}
 		for _, c := range cols {
-			if c.field == f.Name {
-				return 0, fmt.Errorf("%w: collection %q: index %q and %q both name field %s", ErrInvalid, coll, c.name, name, f.Name)
+			if c.field == col.field {
+				return 0, fmt.Errorf("%w: collection %q: index %q and %q both name field %s", ErrInvalid, coll, c.decl, name, col.field)
+			}
+			if strings.EqualFold(c.name, col.name) {
+				return 0, fmt.Errorf("%w: collection %q: index %q and %q would both be SQL column %q: declare one of them only", ErrInvalid, coll, c.decl, name, col.name)
 			}
 		}
 		seen[name] = len(cols)
-		cols = append(cols, indexCol{name: name, field: f.Name, index: f.Index, typ: f.Type, sql: typ, conv: conv})
-		sqlCols = append(sqlCols, sqlgen.Column{Name: name, Type: typ, Unique: unique})
+		cols = append(cols, col)
+		sqlCols = append(sqlCols, col.column(unique))
 		return len(cols) - 1, nil
 	}
 	var comps []sqlgen.Composite
@@ -287,19 +294,22 @@ func planIndexes(coll string, t reflect.Type, o *collOptions) ([]indexCol, []sql
 			parts[i] = strings.TrimSpace(parts[i])
 		}
 		if len(parts) == 1 {
-			i, err := add(parts[0], d.unique)
+			i, err := add(parts[0], d.unique, false)
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			sqlCols[i].Indexed = true
+			sqlCols[i].Indexed = cols[i].elem == nil // a slice's index is its side table
 			continue
 		}
-		for _, p := range parts {
-			if _, err := add(p, false); err != nil {
+		names := make([]string, len(parts))
+		for j, p := range parts {
+			i, err := add(p, false, true)
+			if err != nil {
 				return nil, nil, nil, err
 			}
+			names[j] = cols[i].name
 		}
-		comps = append(comps, sqlgen.Composite{Columns: parts, Unique: d.unique})
+		comps = append(comps, sqlgen.Composite{Columns: names, Unique: d.unique})
 	}
 	return cols, sqlCols, comps, nil
 }

@@ -120,6 +120,11 @@ type IndexColumn struct {
 	Type    string // INTEGER, REAL, TEXT or BLOB
 	Indexed bool   // has a single-column index of its own
 	Unique  bool   // that index is UNIQUE
+	Path    string // a nested field's declared path ("meta.owner"), else ""
+	Func    bool   // computed by an IndexFunc
+	// ElemsTable, for a slice column (which holds the slice's length), is
+	// the side table holding its elements, of SQL type ElemType.
+	ElemsTable, ElemType string
 }
 
 // CompositeIndex is an index over several columns, in order.
@@ -192,7 +197,11 @@ func statsOn(conn backend.Conn, d *sqlgen.Dialect, info func(backend.Conn) (back
 			return fmt.Errorf("collection %q: bookkeeping row: %w", cs.Name, err)
 		}
 		for _, c := range sc.Columns {
-			cs.Columns = append(cs.Columns, IndexColumn(c))
+			ic := IndexColumn{Name: c.Name, Type: c.Type, Indexed: c.Indexed, Unique: c.Unique, Path: c.Path, Func: c.Func}
+			if c.Elems != nil {
+				ic.ElemsTable, ic.ElemType = c.Elems.Table, c.Elems.Type
+			}
+			cs.Columns = append(cs.Columns, ic)
 		}
 		for _, c := range sc.Composites {
 			cs.Composites = append(cs.Composites, CompositeIndex(c))

@@ -80,6 +80,9 @@ func (q *Query[T]) orderBy(name string, desc bool) *Query[T] {
 		op = "OrderByDesc"
 	}
 	col, err := q.column(op, name)
+	if err == nil && col.elem != nil {
+		err = q.invalid("%s(%s): column %q is field %s of type %s, a slice, which has no order: filter it with Contains, ContainsAny, ContainsAll or IsEmpty", op, quoteName(name), col.decl, col.field, col.typ)
+	}
 	if err != nil {
 		n := q.clone()
 		if n.err == nil {
@@ -129,12 +132,15 @@ func (q *Query[T]) After(cursor string) *Query[T] {
 	return c
 }
 
-// column resolves a column name used in a query.
+// column resolves a column name used in a query: the one place where a
+// filter, OrderBy or an aggregate finds its column. Names match the
+// declared index names ignoring case and underscores, in each part of a
+// nested path ("Meta.Owner_ID" is "meta.ownerid").
 func (q *Query[T]) column(op, name string) (*indexCol, error) {
 	cc := q.c.c
 	key := foldName(name)
 	for i := range cc.cols {
-		if foldName(cc.cols[i].name) == key {
+		if foldName(cc.cols[i].decl) == key {
 			return &cc.cols[i], nil
 		}
 	}
@@ -143,7 +149,7 @@ func (q *Query[T]) column(op, name string) (*indexCol, error) {
 	}
 	names := make([]string, 0, len(cc.cols)+1)
 	for _, c := range cc.cols {
-		names = append(names, c.name)
+		names = append(names, c.decl)
 	}
 	names = append(names, sqlgen.IDColumn)
 	return nil, q.invalid("%s(%s): no such column; a query can use the declared index columns (any case, underscores ignored): %s", op, quoteName(name), strings.Join(names, ", "))
@@ -167,7 +173,7 @@ func idColumn[T any]() *indexCol {
 	}
 	typ, conv, _ := converter(t)
 	f, _ := reflect.TypeFor[T]().FieldByName("ID")
-	c, _ := idCols.LoadOrStore(t, &indexCol{name: sqlgen.IDColumn, field: "ID", index: f.Index, typ: t, sql: typ, conv: conv})
+	c, _ := idCols.LoadOrStore(t, &indexCol{name: sqlgen.IDColumn, decl: sqlgen.IDColumn, field: "ID", steps: f.Index, typ: t, sql: typ, conv: conv})
 	return c.(*indexCol)
 }
 
@@ -193,7 +199,10 @@ func (q *Query[T]) compile(f Filter) (sqlgen.Expr, error) {
 	if err != nil {
 		return sqlgen.Expr{}, err
 	}
-	e := sqlgen.Expr{Op: f.op, Col: col.name, Type: col.sql, Nullable: col.name != sqlgen.IDColumn && nullable(col.typ)}
+	if col.elem != nil || membership[f.op] {
+		return q.compileElems(f, col)
+	}
+	e := sqlgen.Expr{Op: f.op, Col: col.name, Type: col.sql, Nullable: col.null}
 	arg := func(v sqlValue) {
 		e.Args = append(e.Args, len(q.vals))
 		q.vals = append(q.vals, v)
@@ -235,19 +244,40 @@ func (q *Query[T]) compile(f Filter) (sqlgen.Expr, error) {
 
 // inList renders In's values as one JSON array (see sqlgen's inValue).
 func (q *Query[T]) inList(where string, col *indexCol, vals []any) (string, error) {
-	var b []byte
-	b = append(b, '[')
+	svs, err := q.listValues(where, col, vals)
+	if err != nil {
+		return "", err
+	}
+	return jsonList(svs), nil
+}
+
+// listValues converts the values of a list filter (In, ContainsAny,
+// ContainsAll) to col's SQL values; none may be NULL.
+func (q *Query[T]) listValues(where string, col *indexCol, vals []any) ([]sqlValue, error) {
+	svs := make([]sqlValue, len(vals))
 	for i, v := range vals {
 		sv, err := queryValue(col, v)
 		if err != nil {
-			return "", q.invalid("%s: value %d: %v", where, i, err)
+			return nil, q.invalid("%s: value %d: %v", where, i, err)
 		}
+		if sv.kind == sqlNull {
+			return nil, q.invalid("%s: value %d: %s is stored as NULL, which no column or element equals (use Or with IsNull)", where, i, describe(v))
+		}
+		svs[i] = sv
+	}
+	return svs, nil
+}
+
+// jsonList renders values as one JSON array: numbers as JSON numbers (±Inf
+// as ±9e999), text and bytes hex-encoded, so every byte arrives exactly.
+func jsonList(svs []sqlValue) string {
+	var b []byte
+	b = append(b, '[')
+	for i, sv := range svs {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		switch sv.kind {
-		case sqlNull:
-			return "", q.invalid("%s: value %d: %s is stored as NULL, which In never matches (use Or with IsNull)", where, i, describe(v))
 		case sqlInt:
 			b = strconv.AppendInt(b, sv.i, 10)
 		case sqlFloat:
@@ -269,8 +299,7 @@ func (q *Query[T]) inList(where string, col *indexCol, vals []any) (string, erro
 			b = append(b, '"')
 		}
 	}
-	b = append(b, ']')
-	return string(b), nil
+	return string(append(b, ']'))
 }
 
 // keys is the query's complete ordering: the user's keys, then id, in the
@@ -282,7 +311,7 @@ func (q *Query[T]) keys() ([]sqlgen.Key, []*indexCol) {
 	for _, o := range q.order {
 		isID := o.col.name == sqlgen.IDColumn
 		hasID = hasID || isID
-		keys = append(keys, sqlgen.Key{Col: o.col.name, Desc: o.desc, Nullable: !isID && nullable(o.col.typ)})
+		keys = append(keys, sqlgen.Key{Col: o.col.name, Desc: o.desc, Nullable: o.col.null})
 		cols = append(cols, o.col)
 		desc = o.desc
 	}

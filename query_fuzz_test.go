@@ -299,9 +299,12 @@ func TestQueryValueConversionMatchesSave(t *testing.T) {
 	c := fuzzColl(t)
 	p := int32(-4)
 	r := fuzzRec{N: -3, S: "s", At: time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC), Ref: NewID[fuzzRec](), B: true, F: 0.1, P: &p, Raw: []byte{0}}
-	rv := reflect.ValueOf(r)
+	rv := reflect.ValueOf(&r).Elem()
 	for _, col := range c.c.cols {
-		fv := rv.FieldByIndex(col.index)
+		fv, _, err := col.leaf(rv)
+		if err != nil {
+			t.Fatal(err)
+		}
 		want, err := col.conv(fv)
 		if err != nil {
 			t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"math"
 	"reflect"
 	"unicode/utf8"
-
-	"github.com/airnest/airnest/internal/sqlgen"
 )
 
 // prefixEnd is a text greater than every text starting with p and less
@@ -64,17 +62,21 @@ func describe(v any) string {
 // must happen without loss.
 func queryValue(col *indexCol, v any) (sqlValue, error) {
 	ft := col.typ
+	rv := reflect.ValueOf(v)
 	mismatch := func() (sqlValue, error) {
 		t := fmt.Sprintf("%T", v)
-		return sqlValue{}, fmt.Errorf("column %q is field %s of type %s; %s %s does not fit", col.name, col.field, ft, article(t), t)
+		if isFloat(rv.Kind()) && isInt(ft.Kind()) || isUint(ft.Kind()) && isNumber(rv.Kind()) {
+			// Say which number: 2.0 fits an int, 2.5 does not.
+			return sqlValue{}, fmt.Errorf("column %q is field %s of type %s; %s %s (%v) does not fit", col.decl, col.field, ft, article(t), t, v)
+		}
+		return sqlValue{}, fmt.Errorf("column %q is field %s of type %s; %s %s does not fit", col.decl, col.field, ft, article(t), t)
 	}
 	if v == nil {
-		if col.name != sqlgen.IDColumn && nullable(ft) && ft.Kind() != reflect.Float32 && ft.Kind() != reflect.Float64 {
+		if col.null && ft.Kind() != reflect.Float32 && ft.Kind() != reflect.Float64 {
 			return sqlValue{}, nil
 		}
 		return sqlValue{}, fmt.Errorf("column %q is field %s of type %s, never NULL; nil does not fit", col.name, col.field, ft)
 	}
-	rv := reflect.ValueOf(v)
 	conv := col.conv
 	base := ft
 	if rv.Type() != ft {

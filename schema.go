@@ -77,10 +77,16 @@ func (c *collection[T]) init(conn backend.Conn, d *sqlgen.Dialect) error {
 		if err := conn.Exec(t.CreateTable()); err != nil {
 			return err
 		}
+		for _, col := range t.Columns {
+			if err := c.createElems(conn, d, col); err != nil {
+				return err
+			}
+		}
 		stored = &storedCollection{Columns: t.Columns, Composites: t.Composites}
 	} else if stored, err = c.migrate(conn, d, stored, cd); err != nil {
 		return err
 	}
+	c.useStoredElems(stored)
 	all := sqlgen.Table{D: d, Name: c.name, Columns: stored.Columns, Composites: stored.Composites}
 	for _, col := range all.Columns {
 		if col.Indexed {
@@ -144,6 +150,11 @@ func (c *collection[T]) fitsDialect(d *sqlgen.Dialect) error {
 	for _, n := range c.objectNames() {
 		if len(n) > d.MaxName {
 			return fmt.Errorf("%w: collection %q: the name %q is longer than %s keeps (%d bytes): pin a shorter table name with airnest.Name", ErrInvalid, c.name, n, d.Name, d.MaxName)
+		}
+	}
+	for _, col := range c.cols {
+		if len(col.name) > d.MaxName {
+			return fmt.Errorf("%w: collection %q: index %q: the column name %q is longer than %s keeps (%d bytes): declare a shorter name", ErrInvalid, c.name, col.decl, col.name, d.Name, d.MaxName)
 		}
 	}
 	return nil
@@ -231,6 +242,11 @@ func (c *collection[T]) migrate(conn backend.Conn, d *sqlgen.Dialect, stored *st
 			if err := conn.Exec(sqlgen.DropIndex(t.IndexName(col.Name))); err != nil {
 				return nil, err
 			}
+			if col.Elems != nil {
+				if err := conn.Exec(sqlgen.DropElems(col.Elems)); err != nil {
+					return nil, err
+				}
+			}
 			if err := conn.Exec(t.DropColumn(col.Name)); err != nil {
 				return nil, err
 			}
@@ -244,8 +260,8 @@ func (c *collection[T]) migrate(conn backend.Conn, d *sqlgen.Dialect, stored *st
 			out.Columns = append(out.Columns, col) // kept for another version
 			continue
 		}
-		if w.Type != col.Type {
-			return nil, fmt.Errorf("%w: collection %q: index column %q is stored as %s and now declared as %s; another version of the program may still use it: add airnest.DropIndex(%q) to rebuild it", ErrSchema, c.name, w.Name, col.Type, w.Type, w.Name)
+		if columnKind(w) != columnKind(col) {
+			return nil, fmt.Errorf("%w: collection %q: index column %q is stored as %s and now declared as %s; another version of the program may still use it: add airnest.DropIndex(%q) to rebuild it", ErrSchema, c.name, w.Name, columnKind(col), columnKind(w), w.Name)
 		}
 		if w.Unique && !col.Unique && col.Indexed {
 			// Rebuilt as UNIQUE below; a UNIQUE index is kept when no
@@ -255,6 +271,9 @@ func (c *collection[T]) migrate(conn backend.Conn, d *sqlgen.Dialect, stored *st
 			}
 		}
 		w.Name, w.Indexed, w.Unique = col.Name, w.Indexed || col.Indexed, w.Unique || col.Unique && col.Indexed
+		if col.Elems != nil {
+			w.Elems = col.Elems // its side table as named when it was made
+		}
 		out.Columns = append(out.Columns, w)
 	}
 	var fill []sqlgen.Column
@@ -262,6 +281,9 @@ func (c *collection[T]) migrate(conn backend.Conn, d *sqlgen.Dialect, stored *st
 	for i, col := range t.Columns {
 		if present[strings.ToLower(col.Name)] {
 			continue
+		}
+		if err := c.createElems(conn, d, col); err != nil {
+			return nil, err
 		}
 		if err := conn.Exec(t.AddColumn(col)); err != nil {
 			return nil, err
@@ -317,11 +339,15 @@ func (c *collection[T]) backfill(conn backend.Conn, cd *codec.Codec[T], fill []s
 			rv := reflect.ValueOf(&v).Elem()
 			r := row{id: id}
 			for _, col := range cols {
-				sv, err := col.conv(rv.FieldByIndex(col.index))
+				sv, err := col.value(rv)
 				if err != nil {
-					return fmt.Errorf("%w: collection %q: back-filling index %q: id %s: %v", ErrInvalid, c.name, col.name, rowID(id), err)
+					return fmt.Errorf("%w: collection %q: back-filling index %q: id %s: %v", ErrInvalid, c.name, col.decl, rowID(id), err)
 				}
 				r.vals = append(r.vals, sv)
+			}
+			var err error
+			if r.vals, err = appendElems(cols, rv, r.vals); err != nil {
+				return fmt.Errorf("collection %q: back-filling: id %s: %w", c.name, rowID(id), err)
 			}
 			page = append(page, r)
 			return nil
@@ -330,11 +356,14 @@ func (c *collection[T]) backfill(conn backend.Conn, cd *codec.Codec[T], fill []s
 			return err
 		}
 		for _, r := range page {
-			for i, sv := range r.vals {
+			for i, sv := range r.vals[:len(cols)] {
 				sv.bind(upd, i+1)
 			}
 			upd.BindBlob(len(cols)+1, r.id)
 			if err := upd.Exec(); err != nil {
+				return err
+			}
+			if err := c.backfillElems(conn, cols, r.id, r.vals[len(cols):]); err != nil {
 				return err
 			}
 		}
@@ -369,19 +398,11 @@ func (c *collection[T]) makePlan(conn backend.Conn, d *sqlgen.Dialect, stored *s
 		if declared[strings.ToLower(col.Name)] {
 			continue
 		}
-		f, ok, ferr := fieldFor(rt, col.Name)
-		var typ string
-		var conv func(reflect.Value) (sqlValue, error)
-		if ferr != nil {
-			return nil, fmt.Errorf("%w: collection %q: index column %q: %v", ErrSchema, c.name, col.Name, ferr)
-		}
-		if ok {
-			typ, conv, err = converter(f.Type)
-		}
-		if !ok || err != nil || typ != col.Type {
+		kc, ok := keptColumn(c.name, rt, col)
+		if !ok {
 			return nil, fmt.Errorf("%w: collection %q: index column %q (%s) is declared by another version of the program, and %s has no field to compute it from, so this program would leave it stale: declare it, or add airnest.DropIndex(%q) once no running version declares it", ErrSchema, c.name, col.Name, col.Type, rt, col.Name)
 		}
-		p.kept = append(p.kept, indexCol{name: col.Name, field: f.Name, index: f.Index, typ: f.Type, sql: typ, conv: conv})
+		p.kept = append(p.kept, kc)
 		t.Columns = append(t.Columns, col)
 	}
 	unique := slices.ContainsFunc(stored.Columns, func(c sqlgen.Column) bool { return c.Unique }) ||
@@ -435,7 +456,7 @@ func (c *collection[T]) write(conn backend.Conn, id ID[T], blob []byte, vals []s
 }
 
 func (c *collection[T]) upsert(conn backend.Conn, p *writePlan, id ID[T], blob []byte, vals []sqlValue) error {
-	if len(vals) != len(c.cols) {
+	if len(vals) < len(c.cols) {
 		return fmt.Errorf("airnest: collection %q: %d index values for %d columns", c.name, len(vals), len(c.cols))
 	}
 	st, err := conn.Prepare(p.upsert)
@@ -451,7 +472,7 @@ func (c *collection[T]) upsert(conn backend.Conn, p *writePlan, id ID[T], blob [
 	}
 	st.BindInt64(3, c.shape)
 	n := 4
-	for i, v := range vals {
+	for i, v := range vals[:len(c.cols)] {
 		if err := v.bind(st, n); err != nil {
 			st.Reset()
 			col := c.cols[i]
@@ -459,6 +480,7 @@ func (c *collection[T]) upsert(conn backend.Conn, p *writePlan, id ID[T], blob [
 		}
 		n++
 	}
+	var keptElems [][]sqlValue
 	if len(p.kept) > 0 {
 		var v T
 		if err := c.codec.Load().Decode(blob, &v); err != nil {
@@ -466,10 +488,14 @@ func (c *collection[T]) upsert(conn backend.Conn, p *writePlan, id ID[T], blob [
 			return err
 		}
 		rv := reflect.ValueOf(&v).Elem()
-		for _, col := range p.kept {
-			sv, err := col.conv(rv.FieldByIndex(col.index))
+		keptElems = make([][]sqlValue, len(p.kept))
+		for i, col := range p.kept {
+			sv, err := col.value(rv)
 			if err == nil {
 				err = sv.bind(st, n)
+			}
+			if err == nil && col.elem != nil {
+				keptElems[i], err = col.elements(rv, nil)
 			}
 			if err != nil {
 				st.Reset()
@@ -478,5 +504,11 @@ func (c *collection[T]) upsert(conn backend.Conn, p *writePlan, id ID[T], blob [
 			n++
 		}
 	}
-	return st.Exec()
+	if err := st.Exec(); err != nil {
+		return err
+	}
+	if len(vals) == len(c.cols) && keptElems == nil {
+		return nil
+	}
+	return c.writeElems(conn, p, id.u[:], vals[len(c.cols):], keptElems)
 }

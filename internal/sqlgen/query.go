@@ -24,6 +24,11 @@ const (
 	OpPrefix  // 2 args: low (inclusive), high (exclusive)
 	OpIn      // 1 arg: a JSON array, see In
 	OpIsNull  // no arg
+	// Membership in a slice column's side table (Expr.Elems).
+	OpContains    // 1 arg: the element
+	OpContainsAny // 1 arg: a JSON array, as In's
+	OpContainsAll // 2 args: a JSON array of distinct elements, and their count
+	OpIsEmpty     // no arg: the slice has no element
 )
 
 // Expr is a filter tree whose values are references to arguments, never
@@ -33,6 +38,7 @@ type Expr struct {
 	Col      string // column name, already validated
 	Type     string // column SQL type: INTEGER, REAL, TEXT, BLOB
 	Nullable bool   // the column can hold NULL
+	Elems    string // a slice column's side table, for the membership ops
 	Args     []int  // indexes into the caller's value list
 	Kids     []Expr
 }
@@ -297,6 +303,10 @@ func (w *writer) expr(e Expr, neg bool) {
 		w.expr(Expr{Op: OpAnd, Kids: e.Kids}, !neg)
 		return
 	}
+	if e.Elems != "" {
+		w.membership(e, neg)
+		return
+	}
 	c := quoteCol(e.Col)
 	orNull := func() {
 		if e.Nullable {
@@ -369,33 +379,15 @@ func (w *writer) expr(e Expr, neg bool) {
 		orNull()
 		w.s(")")
 	case OpIn:
-		switch {
-		case neg:
-			w.s("(" + c + " NOT IN ")
-		case w.d.or().pg:
-			// = ANY of an array, not IN of a set-returning function: the
-			// planner serves it from the column's index (Index Cond), where
-			// it joins IN's guessed 100 rows by hash against the whole table.
-			w.s(c + " = ANY(ARRAY")
-		default:
-			w.s(c + " IN ")
-		}
-		if w.d.or().pg {
-			w.s("(SELECT " + pgInValue[e.Type] + " FROM json_array_elements_text(")
-			w.arg(ArgValue, e.Args[0])
-			w.s("::json) AS j(value))")
-			if !neg {
-				w.s(")")
-			}
-		} else {
-			w.s("(SELECT " + inValue[e.Type] + " FROM json_each(")
-			w.arg(ArgValue, e.Args[0])
-			w.s("))")
-		}
 		if neg {
+			w.s("(" + c)
+			w.inList(e, true)
 			orNull()
 			w.s(")")
+			return
 		}
+		w.s(c)
+		w.inList(e, false)
 	case OpIsNull:
 		if neg {
 			w.s(c + " IS NOT NULL")
@@ -403,6 +395,33 @@ func (w *writer) expr(e Expr, neg bool) {
 			w.s(c + " IS NULL")
 		}
 	}
+}
+
+// inList writes " IN (the values of the JSON array e.Args[0])", or NOT IN.
+func (w *writer) inList(e Expr, neg bool) {
+	switch {
+	case neg:
+		w.s(" NOT IN ")
+	case w.d.or().pg:
+		// = ANY of an array, not IN of a set-returning function: the
+		// planner serves it from the column's index (Index Cond), where
+		// it joins IN's guessed 100 rows by hash against the whole table.
+		w.s(" = ANY(ARRAY")
+	default:
+		w.s(" IN ")
+	}
+	if w.d.or().pg {
+		w.s("(SELECT " + pgInValue[e.Type] + " FROM json_array_elements_text(")
+		w.arg(ArgValue, e.Args[0])
+		w.s("::json) AS j(value))")
+		if !neg {
+			w.s(")")
+		}
+		return
+	}
+	w.s("(SELECT " + inValue[e.Type] + " FROM json_each(")
+	w.arg(ArgValue, e.Args[0])
+	w.s("))")
 }
 
 var cmp = map[Op]string{OpLt: "<", OpLte: "<=", OpGt: ">", OpGte: ">="}

@@ -13,10 +13,27 @@ import (
 
 // Column is a declared index column.
 type Column struct {
-	Name    string // SQL column name, as declared (e.g. "status")
+	Name    string // SQL column name, as declared (e.g. "status", "meta__owner")
 	Type    string // INTEGER, REAL, TEXT, BLOB
 	Indexed bool   // has its own single-column index
 	Unique  bool   // that index is UNIQUE
+	// Path is the declared dotted path of a nested field ("meta.owner"),
+	// "" for a field of the top-level struct.
+	Path string `json:",omitempty"`
+	// Func marks a column computed by a Go function (airnest.IndexFunc):
+	// no stored field holds its value.
+	Func bool `json:",omitempty"`
+	// Elems, for a slice, names the side table holding one row per
+	// element; the column itself holds the slice's length.
+	Elems *Elems `json:",omitempty"`
+}
+
+// Elems is the side table of a slice column: (elem, id), primary key
+// (elem, id), with an index on id; id references the collection's table
+// with ON DELETE CASCADE, so deleting a value deletes its elements.
+type Elems struct {
+	Table string // e.g. "Job__tags__elems"
+	Type  string // SQL type of one element: INTEGER, REAL, TEXT, BLOB
 }
 
 // Composite is an index over several columns, in order.
@@ -113,12 +130,15 @@ func (t Table) CreateComposite(c Composite) string {
 }
 
 // ObjectNames names what the table's DDL creates: the table, then its
-// indexes.
+// indexes and the side tables of its slice columns (with their indexes).
 func (t Table) ObjectNames() []string {
 	out := []string{t.Name}
 	for _, col := range t.Columns {
 		if col.Indexed {
 			out = append(out, t.IndexName(col.Name))
+		}
+		if col.Elems != nil {
+			out = append(out, col.Elems.Table, ElemsIndex(col.Elems))
 		}
 	}
 	for _, comp := range t.Composites {
