@@ -47,24 +47,30 @@ func (t Table) SelectElems(e *Elems) string {
 // membership writes the leaf of a slice column's filter: a lookup in its
 // side table (served by its primary key on elem), never a read of the blob.
 func (w *writer) membership(e Expr, neg bool) {
-	in := " IN "
-	if neg {
-		in = " NOT IN "
+	// On PostgreSQL, = ANY of an array (as In does): the planner looks the
+	// ids up in the primary key, where it would hash-join IN's subquery
+	// against the whole table.
+	in, end := " IN (", ")"
+	switch {
+	case neg:
+		in = " NOT IN ("
+	case w.d.or().pg:
+		in, end = " = ANY(ARRAY(", "))"
 	}
 	side := Quote(e.Elems)
 	switch e.Op {
 	case OpContains:
-		w.s(IDColumn + in + "(SELECT id FROM " + side + " WHERE elem = ")
+		w.s(IDColumn + in + "SELECT id FROM " + side + " WHERE elem = ")
 		w.arg(ArgValue, e.Args[0])
-		w.s(")")
+		w.s(end)
 	case OpContainsAny, OpContainsAll:
-		w.s(IDColumn + in + "(SELECT id FROM " + side + " WHERE elem")
+		w.s(IDColumn + in + "SELECT id FROM " + side + " WHERE elem")
 		w.inList(e, false)
 		if e.Op == OpContainsAll {
 			w.s(" GROUP BY id HAVING count(*) = ")
 			w.arg(ArgValue, e.Args[1])
 		}
-		w.s(")")
+		w.s(end)
 	case OpIsEmpty:
 		// The column holds the slice's length.
 		c := quoteCol(e.Col)
