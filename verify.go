@@ -433,6 +433,9 @@ func verifyStored(conn backend.Conn, d *sqlgen.Dialect, name string, sc *storedC
 			rep.add(Problem{Check: "schema", Collection: name, Column: col.Name, Detail: "index column missing from the table"})
 			continue
 		}
+		if err := verifyStoredElems(conn, d, name, col, rep); err != nil {
+			return 0, err
+		}
 		cols = append(cols, col)
 	}
 

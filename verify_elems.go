@@ -71,3 +71,26 @@ func elemSet(vals []sqlValue) []string {
 	slices.Sort(out)
 	return out
 }
+
+// verifyStoredElems checks a slice column's side table without the Go
+// type: it exists, and every element has the recorded SQL type.
+func verifyStoredElems(conn backend.Conn, d *sqlgen.Dialect, coll string, col sqlgen.Column, rep *VerifyReport) error {
+	e := col.Elems
+	if e == nil {
+		return nil
+	}
+	ok, err := tableExists(conn, d, e.Table)
+	if err != nil || !ok {
+		if err == nil {
+			rep.add(Problem{Check: "schema", Collection: coll, Column: col.Name, Detail: fmt.Sprintf("side table %s is missing", e.Table)})
+		}
+		return err
+	}
+	return query(conn, sqlgen.Table{D: d, Name: coll}.SelectElems(e), nil, func(st backend.Stmt) error {
+		if v := column(st, 1); v.kind == sqlNull || !kindFits(v.kind, e.Type) {
+			rep.add(Problem{Check: "index", Collection: coll, ID: rowID(st.ColumnRawBlob(0)), Column: col.Name,
+				Detail: fmt.Sprintf("side table %s holds %s, not a %s element", e.Table, v, e.Type)})
+		}
+		return nil
+	})
+}

@@ -257,6 +257,11 @@ func importCollection(conn backend.Conn, d *sqlgen.Dialect, root *os.Root, ec ex
 	for _, comp := range t.Composites {
 		ddl = append(ddl, t.CreateComposite(comp))
 	}
+	for _, col := range t.Columns {
+		if col.Elems != nil {
+			ddl = append(ddl, t.CreateElems(col.Elems)...)
+		}
+	}
 	for _, s := range ddl {
 		if err := conn.Exec(s); err != nil {
 			return 0, err
@@ -284,7 +289,7 @@ func importCollection(conn backend.Conn, d *sqlgen.Dialect, root *os.Root, ec ex
 	for lineNo := 1; ; lineNo++ {
 		text, rerr := r.ReadBytes('\n')
 		if len(bytes.TrimSpace(text)) > 0 {
-			if err := importLine(ins, c, text); err != nil {
+			if err := importLine(conn, ins, c, text); err != nil {
 				return 0, fmt.Errorf("%s:%d: %w", ec.File, lineNo, err)
 			}
 			n++
@@ -319,13 +324,14 @@ func insertSQL(t sqlgen.Table) string {
 type inLine struct {
 	ID      string                     `json:"id"`
 	V       json.RawMessage            `json:"v"`
-	Columns map[string]json.RawMessage `json:"columns"`
-	CBOR    *string                    `json:"cbor"`
+	Columns map[string]json.RawMessage   `json:"columns"`
+	Elems   map[string][]json.RawMessage `json:"elems"`
+	CBOR    *string                      `json:"cbor"`
 }
 
 // importLine checks one line and inserts it with ins (parameters: id, v,
 // then the index columns in order).
-func importLine(ins backend.Stmt, c *collection, text []byte) error {
+func importLine(conn *sqlite.Conn, ins backend.Stmt, c *collection, text []byte) error {
 	var l inLine
 	dec := json.NewDecoder(bytes.NewReader(text))
 	dec.DisallowUnknownFields()
@@ -382,6 +388,34 @@ func importLine(ins backend.Stmt, c *collection, text []byte) error {
 	}
 	if err := ins.Exec(); err != nil {
 		return fmt.Errorf("id %s: %w", u, err)
+	}
+	return importElems(conn, c, u.Bytes(), l.Elems)
+}
+
+// importElems inserts the side-table rows of one id, after its row.
+func importElems(conn *sqlite.Conn, c *collection, id []byte, elems map[string][]json.RawMessage) error {
+	for name := range elems {
+		if col, ok := c.column(name); !ok || col.Name != name || col.Elems == nil {
+			return fmt.Errorf("id %s: elems: %q is not a slice index column of %s", uuid.UUID(id), name, c.Name)
+		}
+	}
+	for _, col := range c.schema.Columns {
+		if col.Elems == nil {
+			continue
+		}
+		sql := fmt.Sprintf("INSERT INTO %s (elem, id) VALUES (?, ?)", sqlgen.Quote(col.Elems.Table))
+		for i, raw := range elems[col.Name] {
+			v, err := columnValue(sqlgen.Column{Name: col.Name, Type: col.Elems.Type}, raw)
+			if err == nil && v == nil {
+				err = errors.New("null is not an element")
+			}
+			if err == nil {
+				err = each(conn, sql, []any{v, id}, nil)
+			}
+			if err != nil {
+				return fmt.Errorf("id %s: elems %s, element %d: %w", uuid.UUID(id), col.Name, i, err)
+			}
+		}
 	}
 	return nil
 }

@@ -146,6 +146,9 @@ func (c *collection) checkNames() error {
 		default:
 			return fmt.Errorf("collection %s: index column %s: type %s, want INTEGER, REAL, TEXT or BLOB", c.Name, col.Name, quoteName(col.Type))
 		}
+		if err := checkPath(c.Name, col); err != nil {
+			return err
+		}
 	}
 	for _, comp := range c.schema.Composites {
 		for _, name := range comp.Columns {
@@ -160,6 +163,30 @@ func (c *collection) checkNames() error {
 		}
 		if err := checkShown(fmt.Sprintf("collection %s: field %s: Go type", c.Name, e.Name), e.Type); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkPath checks a column's declared path and side table: the path's
+// parts are names as a declaration's are, and a slice's side table is the
+// one airnest names after the collection and column, never another table.
+func checkPath(coll string, col sqlgen.Column) error {
+	if col.Path != "" {
+		for _, part := range strings.Split(col.Path, ".") {
+			if err := checkTable(fmt.Sprintf("collection %s: index column %s: path %s: part", coll, col.Name, quoteName(col.Path)), part); err != nil {
+				return err
+			}
+		}
+	}
+	if e := col.Elems; e != nil {
+		if want := sqlgen.ElemsTable(coll, col.Name); e.Table != want {
+			return fmt.Errorf("collection %s: index column %s: side table %s, want %s", coll, col.Name, quoteName(e.Table), want)
+		}
+		switch e.Type {
+		case "INTEGER", "REAL", "TEXT", "BLOB":
+		default:
+			return fmt.Errorf("collection %s: index column %s: element type %s, want INTEGER, REAL, TEXT or BLOB", coll, col.Name, quoteName(e.Type))
 		}
 	}
 	return nil

@@ -24,7 +24,10 @@ type line struct {
 	ID      string         `json:"id"`
 	V       any            `json:"v"`
 	Columns map[string]any `json:"columns,omitempty"`
-	CBOR    string         `json:"cbor,omitempty"`
+	// Elems holds, per slice column, the rows of its side table: the
+	// distinct elements, in the database's order.
+	Elems map[string][]any `json:"elems,omitempty"`
+	CBOR  string           `json:"cbor,omitempty"`
 }
 
 // marshalJSON encodes without HTML escaping, so text reads as stored.
@@ -180,9 +183,34 @@ func (q *rowQuery) run(conn backend.Conn, fn func(*line) error) error {
 			for i, col := range q.c.schema.Columns {
 				l.Columns[col.Name] = sqlValue(st, i+2)
 			}
+			if err := q.c.readElems(conn, st.ColumnRawBlob(0), l); err != nil {
+				return fmt.Errorf("collection %s: id %s: %w", q.c.Name, id, err)
+			}
 		}
 		return fn(l)
 	})
+}
+
+// readElems reads the side-table rows of one id into l.Elems.
+func (c *collection) readElems(conn *sqlite.Conn, id []byte, l *line) error {
+	for _, col := range c.schema.Columns {
+		if col.Elems == nil {
+			continue
+		}
+		elems := []any{}
+		err := each(conn, fmt.Sprintf("SELECT elem FROM %s WHERE id = ? ORDER BY elem", sqlgen.Quote(col.Elems.Table)), []any{id}, func(st backend.Stmt) error {
+			elems = append(elems, sqlValue(st, 0))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if l.Elems == nil {
+			l.Elems = map[string][]any{}
+		}
+		l.Elems[col.Name] = elems
+	}
+	return nil
 }
 
 // parseWhere turns col=value into a condition, the value typed by the
