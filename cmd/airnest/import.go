@@ -322,8 +322,8 @@ func insertSQL(t sqlgen.Table) string {
 
 // inLine is one export line as import reads it.
 type inLine struct {
-	ID      string                     `json:"id"`
-	V       json.RawMessage            `json:"v"`
+	ID      string                       `json:"id"`
+	V       json.RawMessage              `json:"v"`
 	Columns map[string]json.RawMessage   `json:"columns"`
 	Elems   map[string][]json.RawMessage `json:"elems"`
 	CBOR    *string                      `json:"cbor"`
