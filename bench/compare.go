@@ -53,6 +53,7 @@ func workloads(cfg config) []workload {
 				return 1, err
 			})
 		}},
+		membershipWorkload(cfg),
 		{"scan into a slice (Scan)", "rows/s", 0.85, func(im impl, d time.Duration, r *rand.Rand) (sample, error) {
 			return timed(d, im.Scan)
 		}},
