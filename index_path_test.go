@@ -194,3 +194,49 @@ func TestNestedFieldDeclarationErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestNestedFieldPlan: Eq on a nested column that can hold NULL (a
+// pointer lies on its path) is served by the column's index on every
+// backend (on PostgreSQL a plain =, not IS NOT DISTINCT FROM, which no
+// index serves).
+func TestNestedFieldPlan(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s, docs := openDocs(t, dsn, airnest.Index("owner.name"))
+		err := s.Tx(bg, func(tx *airnest.Tx) error {
+			for i := range 3000 {
+				d := Doc{Owner: &DocOwner{Name: strings.Repeat("n", i%300)}}
+				if i%7 == 0 {
+					d.Owner = nil
+				}
+				if err := docs.In(tx).Save(bg, &d); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := s.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if backendOf(dsn) == "postgres" {
+			if _, err := db.Exec("ANALYZE"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q := docs.Where(airnest.Eq("owner.name", "nnn"))
+		plan, err := q.Explain(bg)
+		if err != nil || !strings.Contains(plan, "Doc__owner__name") {
+			t.Errorf("Eq owner.name does not use its index: %v\n%s", err, plan)
+		}
+		if n, err := q.Count(bg); err != nil || n != 9 {
+			t.Errorf("Eq owner.name: %d, %v; want 9", n, err)
+		}
+		if n, err := docs.Where(airnest.Not(airnest.Eq("owner.name", "nnn"))).Count(bg); err != nil || n != 2991 {
+			t.Errorf("Not Eq owner.name (NULLs included): %d, %v; want 2991", n, err)
+		}
+	})
+}

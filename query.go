@@ -236,6 +236,7 @@ func (q *Query[T]) compile(f Filter) (sqlgen.Expr, error) {
 			if sv.kind == sqlNull && f.op != sqlgen.OpEq && f.op != sqlgen.OpNe {
 				return sqlgen.Expr{}, q.invalid("%s: %s is stored as NULL, which has no order (use IsNull)", where, describe(v))
 			}
+			e.ArgNotNull = sv.kind != sqlNull
 			arg(sv)
 		}
 	}

@@ -39,6 +39,10 @@ type Expr struct {
 	Type     string // column SQL type: INTEGER, REAL, TEXT, BLOB
 	Nullable bool   // the column can hold NULL
 	Elems    string // a slice column's side table, for the membership ops
+	// ArgNotNull: Eq's or Ne's value is not NULL, so a positive Eq may be
+	// a plain = (which a PostgreSQL index serves; IS NOT DISTINCT FROM is
+	// not), where NULLs never match anyway.
+	ArgNotNull bool
 	Args     []int  // indexes into the caller's value list
 	Kids     []Expr
 }
@@ -325,6 +329,8 @@ func (w *writer) expr(e Expr, neg bool) {
 	switch op {
 	case OpEq, OpNe:
 		switch {
+		case e.Nullable && op == OpEq && w.d.or().pg && e.ArgNotNull:
+			w.s(c + " = ") // the same rows, and PostgreSQL's index serves it
 		case e.Nullable && op == OpEq && w.d.or().pg:
 			w.s(c + " IS NOT DISTINCT FROM ")
 		case e.Nullable && w.d.or().pg:
