@@ -62,6 +62,13 @@
 // version of the program may still use them, until [DropIndex] says to drop
 // them. A field whose type changes needs [Migrate].
 //
+// An index name may also be a dotted path to a nested field ("meta.owner",
+// through structs and pointers to structs; NULL when a pointer on it is
+// nil), a slice of an index-able type (indexed by its elements in a side
+// table, queried with [Contains], [ContainsAny], [ContainsAll] and
+// [IsEmpty]), or the name of an [IndexFunc], a column computed by a Go
+// function of the value.
+//
 // # Transactions
 //
 // Every method of a [Coll] is atomic on its own. [Store.Tx] runs a closure in
@@ -88,7 +95,8 @@
 // # Queries
 //
 // [Coll.Where] builds queries on declared index columns, named as [Index]
-// names them (any case, underscores ignored); values are always
+// names them (any case, underscores ignored, in each part of a nested
+// path); values are always
 // bound parameters and each query uses SQLite's indexes ([Query.Explain]
 // shows the plan). [Coll.QueryRaw] and [Store.DB] are the escape hatches.
 //
