@@ -43,8 +43,8 @@ type Expr struct {
 	// a plain = (which a PostgreSQL index serves; IS NOT DISTINCT FROM is
 	// not), where NULLs never match anyway.
 	ArgNotNull bool
-	Args     []int  // indexes into the caller's value list
-	Kids     []Expr
+	Args       []int // indexes into the caller's value list
+	Kids       []Expr
 }
 
 // Key is one ORDER BY key.
