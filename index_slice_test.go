@@ -310,3 +310,33 @@ func TestSliceBackfillAndExplain(t *testing.T) {
 		}
 	})
 }
+
+// TestSliceKeptByAnotherVersion: a version of the program that does not
+// declare the slice and nested indexes keeps them current on the values it
+// saves, as it does a kept column.
+func TestSliceKeptByAnotherVersion(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s, _ := openPosts(t, dsn, airnest.Index("tags", "info.refs"))
+		s.Close()
+		s, posts := openPosts(t, dsn) // the other version
+		p := Post{Title: "old", Tags: []string{"kept"}, Info: &PostInfo{Refs: []int64{4}}}
+		if err := posts.Save(bg, &p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := posts.Update(bg, p.ID, func(p *Post) error { p.Tags = append(p.Tags, "too"); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s, posts = openPosts(t, dsn, airnest.Index("tags", "info.refs"))
+		for _, f := range []airnest.Filter{airnest.ContainsAll("tags", "kept", "too"), airnest.Contains("info.refs", 4)} {
+			if got := titles(t, posts.Where(f)); !slices.Equal(got, []string{"old"}) {
+				t.Errorf("%v after a save by the other version: %v", f, got)
+			}
+		}
+		rep, err := s.Verify(bg)
+		if err != nil || !rep.OK() {
+			t.Fatalf("Verify: %v\n%s", err, rep)
+		}
+	})
+}
