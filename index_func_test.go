@@ -25,26 +25,12 @@ func emailDomain(a *Acct) string {
 
 func openAccts(t *testing.T, dsn string, opts ...airnest.Option) (*airnest.Store, *airnest.Coll[Acct]) {
 	t.Helper()
-	s := airnest.NewStore()
-	accts := airnest.Collection[Acct](s, opts...)
-	if err := s.Open(bg, dsn, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, accts
+	return openColl[Acct](t, dsn, opts...)
 }
 
 func emails(t *testing.T, q *airnest.Query[Acct]) []string {
 	t.Helper()
-	vs, err := q.Find(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := []string{}
-	for _, v := range vs {
-		out = append(out, v.Email)
-	}
-	return out
+	return found(t, q, func(a Acct) string { return a.Email })
 }
 
 func TestIndexFunc(t *testing.T) {

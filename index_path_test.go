@@ -30,28 +30,41 @@ type DocOwner struct {
 
 type DocTeam struct{ Code int }
 
-func openDocs(t *testing.T, dsn string, opts ...airnest.Option) (*airnest.Store, *airnest.Coll[Doc]) {
+// openColl opens a store at dsn with one collection of T, closed when the
+// test ends (if not before).
+func openColl[T any](t *testing.T, dsn string, opts ...airnest.Option) (*airnest.Store, *airnest.Coll[T]) {
 	t.Helper()
 	s := airnest.NewStore()
-	docs := airnest.Collection[Doc](s, opts...)
+	c := airnest.Collection[T](s, opts...)
 	if err := s.Open(bg, dsn, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, docs
+	return s, c
 }
 
-func docIDs(t *testing.T, q *airnest.Query[Doc]) []string {
+// found runs q and names each value it finds.
+func found[T any](t *testing.T, q *airnest.Query[T], name func(T) string) []string {
 	t.Helper()
 	vs, err := q.Find(bg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	out := []string{}
 	for _, v := range vs {
-		out = append(out, v.Meta.Title)
+		out = append(out, name(v))
 	}
 	return out
+}
+
+func openDocs(t *testing.T, dsn string, opts ...airnest.Option) (*airnest.Store, *airnest.Coll[Doc]) {
+	t.Helper()
+	return openColl[Doc](t, dsn, opts...)
+}
+
+func docIDs(t *testing.T, q *airnest.Query[Doc]) []string {
+	t.Helper()
+	return found(t, q, func(d Doc) string { return d.Meta.Title })
 }
 
 func TestNestedFieldIndex(t *testing.T) {

@@ -23,26 +23,12 @@ type PostInfo struct{ Refs []int64 }
 
 func openPosts(t *testing.T, dsn string, opts ...airnest.Option) (*airnest.Store, *airnest.Coll[Post]) {
 	t.Helper()
-	s := airnest.NewStore()
-	posts := airnest.Collection[Post](s, opts...)
-	if err := s.Open(bg, dsn, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, posts
+	return openColl[Post](t, dsn, opts...)
 }
 
 func titles(t *testing.T, q *airnest.Query[Post]) []string {
 	t.Helper()
-	vs, err := q.Find(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := []string{}
-	for _, v := range vs {
-		out = append(out, v.Title)
-	}
-	return out
+	return found(t, q, func(p Post) string { return p.Title })
 }
 
 // elemCount counts the rows of a side table.
