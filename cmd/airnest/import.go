@@ -331,7 +331,7 @@ type inLine struct {
 
 // importLine checks one line and inserts it with ins (parameters: id, v,
 // then the index columns in order).
-func importLine(conn *sqlite.Conn, ins backend.Stmt, c *collection, text []byte) error {
+func importLine(conn backend.Conn, ins backend.Stmt, c *collection, text []byte) error {
 	var l inLine
 	dec := json.NewDecoder(bytes.NewReader(text))
 	dec.DisallowUnknownFields()
@@ -393,7 +393,7 @@ func importLine(conn *sqlite.Conn, ins backend.Stmt, c *collection, text []byte)
 }
 
 // importElems inserts the side-table rows of one id, after its row.
-func importElems(conn *sqlite.Conn, c *collection, id []byte, elems map[string][]json.RawMessage) error {
+func importElems(conn backend.Conn, c *collection, id []byte, elems map[string][]json.RawMessage) error {
 	for name := range elems {
 		if col, ok := c.column(name); !ok || col.Name != name || col.Elems == nil {
 			return fmt.Errorf("id %s: elems: %q is not a slice index column of %s", uuid.UUID(id), name, c.Name)
@@ -410,7 +410,7 @@ func importElems(conn *sqlite.Conn, c *collection, id []byte, elems map[string][
 				err = errors.New("null is not an element")
 			}
 			if err == nil {
-				err = each(conn, sql, []any{v, id}, nil)
+				err = conn.Each(sql, []any{v, id}, nil)
 			}
 			if err != nil {
 				return fmt.Errorf("id %s: elems %s, element %d: %w", uuid.UUID(id), col.Name, i, err)

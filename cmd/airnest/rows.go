@@ -166,6 +166,13 @@ func (q *rowQuery) sql() (string, []any) {
 // however many rows there are.
 func (q *rowQuery) run(conn backend.Conn, fn func(*line) error) error {
 	sql, args := q.sql()
+	var elems map[string]map[string][]any
+	if q.raw {
+		var err error
+		if elems, err = q.c.readElems(conn); err != nil {
+			return err
+		}
+	}
 	return conn.Each(sql, args, func(st backend.Stmt) error {
 		id, err := idString(st.ColumnRawBlob(0))
 		if err != nil {
@@ -183,34 +190,42 @@ func (q *rowQuery) run(conn backend.Conn, fn func(*line) error) error {
 			for i, col := range q.c.schema.Columns {
 				l.Columns[col.Name] = sqlValue(st, i+2)
 			}
-			if err := q.c.readElems(conn, st.ColumnRawBlob(0), l); err != nil {
-				return fmt.Errorf("collection %s: id %s: %w", q.c.Name, id, err)
+			for name, side := range elems {
+				if l.Elems == nil {
+					l.Elems = map[string][]any{}
+				}
+				l.Elems[name] = side[string(st.ColumnRawBlob(0))]
+				if l.Elems[name] == nil {
+					l.Elems[name] = []any{}
+				}
 			}
 		}
 		return fn(l)
 	})
 }
 
-// readElems reads the side-table rows of one id into l.Elems.
-func (c *collection) readElems(conn *sqlite.Conn, id []byte, l *line) error {
+// readElems reads the side tables of the collection's slice columns, per
+// column name and id, before the rows are read: reading them row by row
+// inside the rows' statement is not something every database allows on
+// one connection.
+func (c *collection) readElems(conn backend.Conn) (map[string]map[string][]any, error) {
+	out := map[string]map[string][]any{}
 	for _, col := range c.schema.Columns {
 		if col.Elems == nil {
 			continue
 		}
-		elems := []any{}
-		err := each(conn, fmt.Sprintf("SELECT elem FROM %s WHERE id = ? ORDER BY elem", sqlgen.Quote(col.Elems.Table)), []any{id}, func(st backend.Stmt) error {
-			elems = append(elems, sqlValue(st, 0))
+		side := map[string][]any{}
+		err := conn.Each(fmt.Sprintf("SELECT id, elem FROM %s ORDER BY id, elem", sqlgen.Quote(col.Elems.Table)), nil, func(st backend.Stmt) error {
+			id := string(st.ColumnRawBlob(0))
+			side[id] = append(side[id], sqlValue(st, 1))
 			return nil
 		})
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("collection %s: side table %s: %w", c.Name, col.Elems.Table, err)
 		}
-		if l.Elems == nil {
-			l.Elems = map[string][]any{}
-		}
-		l.Elems[col.Name] = elems
+		out[col.Name] = side
 	}
-	return nil
+	return out, nil
 }
 
 // parseWhere turns col=value into a condition, the value typed by the
