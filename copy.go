@@ -315,8 +315,16 @@ func (cp *copier) collection(c backend.Conn, from, to sqlgen.Table) (int64, erro
 	if err := c.Exec(to.CreateTable()); err != nil {
 		return 0, err
 	}
+	elems := sideTables(to.Columns)
+	for _, e := range elems {
+		for _, ddl := range to.CreateElems(e) {
+			if err := c.Exec(ddl); err != nil {
+				return 0, err
+			}
+		}
+	}
 	var total int64
-	var after []byte
+	var after, prev []byte
 	for {
 		if err := cp.ctx.Err(); err != nil {
 			return total, err
@@ -325,6 +333,7 @@ func (cp *copier) collection(c backend.Conn, from, to sqlgen.Table) (int64, erro
 		if after != nil {
 			args = []any{after}
 		}
+		prev = append(prev[:0], after...)
 		var n int64
 		err := cp.rows(c, from.CopyPage(after != nil, copyPage), args, to.Upsert(), func(st backend.Stmt) {
 			after = st.ColumnBlob(0, after[:0])
@@ -332,6 +341,11 @@ func (cp *copier) collection(c backend.Conn, from, to sqlgen.Table) (int64, erro
 		})
 		if err != nil {
 			return total, err
+		}
+		if n > 0 {
+			if err := cp.elems(c, from, to, elems, after, prev, total > 0); err != nil {
+				return total, err
+			}
 		}
 		total += n
 		cp.done += n
@@ -353,6 +367,21 @@ func (cp *copier) collection(c backend.Conn, from, to sqlgen.Table) (int64, erro
 		}
 	}
 	return total, nil
+}
+
+// elems copies the side-table rows of the page of ids up to last (past
+// prev when after is set), once that page's rows are in.
+func (cp *copier) elems(c backend.Conn, from, to sqlgen.Table, elems []*sqlgen.Elems, last, prev []byte, after bool) error {
+	args := []any{last}
+	if after {
+		args = append(args, prev)
+	}
+	for _, e := range elems {
+		if err := cp.rows(c, from.CopyElemsPage(e, after), args, to.D.Insert(e.Table, []string{"elem", "id"}), nil); err != nil {
+			return fmt.Errorf("side table %s: %w", e.Table, err)
+		}
+	}
+	return nil
 }
 
 // rows copies the rows sel selects on the source with ins on c.

@@ -38,11 +38,16 @@ type CopyItem struct {
 	Raw   []byte
 	Owner *string
 	Big   []byte // not indexed
+	Tags  []string
+	Meta  CopyMeta
 }
+
+// CopyMeta is a nested struct with an indexed field.
+type CopyMeta struct{ Team string }
 
 func declareCopyItem(s *airnest.Store) *airnest.Coll[CopyItem] {
 	return airnest.Collection[CopyItem](s, airnest.Unique("name"),
-		airnest.Index("count", "score", "done", "at", "raw", "owner", "count,score"))
+		airnest.Index("count", "score", "done", "at", "raw", "owner", "count,score", "tags", "meta.team"))
 }
 
 // openCopyStore opens the store at dsn with the fixture's current types.
@@ -139,6 +144,10 @@ func fillCopyStore(t testing.TB, dsn string) {
 			if i%500 == 1 {
 				it.Big = big
 			}
+			if i%4 != 0 { // else no tags: a side table row for none
+				it.Tags = []string{fmt.Sprintf("t%d", i%5), "all", "all"}
+			}
+			it.Meta.Team = []string{"red", "blue", "green"}[i%3]
 			if err := items.In(tx).Save(bg, &it); err != nil {
 				return err
 			}
@@ -174,6 +183,7 @@ type copyContents struct {
 	notes       []CopyNote
 	tasks       int
 	done, owned int // queried counts
+	tagged, team int
 }
 
 // readCopyStore opens the store at dsn with the fixture's types, reads it,
@@ -201,6 +211,12 @@ func readCopyStore(t testing.TB, dsn string) copyContents {
 	if c.owned, err = items.Where(airnest.Prefix("owner", "ówner 3")).Count(bg); err != nil {
 		t.Fatal(err)
 	}
+	if c.tagged, err = items.Where(airnest.Contains("tags", "t3")).Count(bg); err != nil {
+		t.Fatal(err)
+	}
+	if c.team, err = items.Where(airnest.Eq("meta.team", "blue"), airnest.ContainsAll("tags", "all", "t1")).Count(bg); err != nil {
+		t.Fatal(err)
+	}
 	dup := CopyItem{Name: c.items[len(c.items)-1].Name}
 	if err := items.Save(bg, &dup); !errors.Is(err, airnest.ErrConflict) {
 		t.Fatalf("a second value with a taken name saved with %v, want ErrConflict (Unique)", err)
@@ -223,7 +239,7 @@ func readCopyStore(t testing.TB, dsn string) copyContents {
 // sameContents fails unless two stores read alike.
 func sameContents(t testing.TB, got, want copyContents) {
 	t.Helper()
-	if len(want.items) != copyItems+copyV1Items || want.done == 0 || want.owned == 0 {
+	if len(want.items) != copyItems+copyV1Items || want.done == 0 || want.owned == 0 || want.tagged == 0 || want.team == 0 {
 		t.Fatalf("the original reads %d items, %d done, %d owned: the fixture is wrong", len(want.items), want.done, want.owned)
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -118,8 +118,13 @@ func readSource(conn backend.Conn, d *sqlgen.Dialect) (*copySource, error) {
 	// In byte order, as Verify lists them (a server may sort by locale).
 	slices.SortFunc(src.colls, func(a, b copyColl) int { return strings.Compare(a.table.Name, b.table.Name) })
 	byName := map[string]int{}
+	// The side tables of slice columns, and those the source has.
+	side, found := map[string]bool{}, map[string]bool{}
 	for i, cc := range src.colls {
 		byName[strings.ToLower(cc.table.Name)] = i
+		for _, e := range sideTables(cc.table.Columns) {
+			side[strings.ToLower(e.Table)] = true
+		}
 	}
 	seen := map[int]bool{}
 	for _, t := range tables {
@@ -128,6 +133,8 @@ func readSource(conn backend.Conn, d *sqlgen.Dialect) (*copySource, error) {
 		case tableKindOf(t) != nil:
 		case isColl:
 			seen[i] = true
+		case side[strings.ToLower(t)]:
+			found[strings.ToLower(t)] = true
 		case strings.HasPrefix(strings.ToLower(t), "_airnest_"):
 			return nil, fmt.Errorf("%w: the source holds the table %q, which this release of airnest does not know how to copy (made by a newer release?): copy it with the release that made it", ErrSchema, t)
 		default:
@@ -138,6 +145,11 @@ func readSource(conn backend.Conn, d *sqlgen.Dialect) (*copySource, error) {
 		cc := &src.colls[i]
 		if !seen[i] {
 			return nil, fmt.Errorf("%w: source: collection %q is in _airnest_collections but its table is missing", ErrSchema, cc.table.Name)
+		}
+		for _, e := range sideTables(cc.table.Columns) {
+			if !found[strings.ToLower(e.Table)] {
+				return nil, fmt.Errorf("%w: source: collection %q: the side table %q of its slice index is missing", ErrSchema, cc.table.Name, e.Table)
+			}
 		}
 		if err := checkCopyColumns(conn, d, cc.table); err != nil {
 			return nil, err
@@ -181,6 +193,17 @@ func checkCopyColumns(conn backend.Conn, d *sqlgen.Dialect, t sqlgen.Table) erro
 		}
 	}
 	return nil
+}
+
+// sideTables lists the side tables of a collection's slice columns.
+func sideTables(cols []sqlgen.Column) []*sqlgen.Elems {
+	var out []*sqlgen.Elems
+	for _, c := range cols {
+		if c.Elems != nil {
+			out = append(out, c.Elems)
+		}
+	}
+	return out
 }
 
 // copyValue binds column j of src's current row to parameter i of dst,
@@ -235,11 +258,17 @@ func holdings(conn backend.Conn, d *sqlgen.Dialect) (ours, colls, other []string
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	collTable := map[string]bool{}
+	collTable, side := map[string]bool{}, map[string]bool{}
 	if slices.ContainsFunc(tables, func(t string) bool { return strings.EqualFold(t, "_airnest_collections") }) {
-		err := query(conn, "SELECT name FROM _airnest_collections ORDER BY name", nil, func(st backend.Stmt) error {
+		err := query(conn, "SELECT name, columns FROM _airnest_collections ORDER BY name", nil, func(st backend.Stmt) error {
 			colls = append(colls, st.ColumnText(0))
 			collTable[strings.ToLower(st.ColumnText(0))] = true
+			var sc storedCollection
+			if json.Unmarshal([]byte(st.ColumnText(1)), &sc) == nil {
+				for _, e := range sideTables(sc.Columns) {
+					side[strings.ToLower(e.Table)] = true
+				}
+			}
 			return nil
 		})
 		if err != nil {
@@ -250,6 +279,8 @@ func holdings(conn backend.Conn, d *sqlgen.Dialect) (ours, colls, other []string
 		l := strings.ToLower(t)
 		switch {
 		case l == "_airnest_format":
+		case side[l]: // dropped before the table it references
+			ours = append([]string{t}, ours...)
 		case strings.HasPrefix(l, "_airnest_") || collTable[l]:
 			ours = append(ours, t)
 		default:

@@ -38,6 +38,17 @@ func (t Table) CopyPage(after bool, limit int) string {
 	return fmt.Sprintf("SELECT %s FROM %s%s ORDER BY id LIMIT %d", quoteAll(cols), Quote(t.Name), where, limit)
 }
 
+// CopyElemsPage selects (elem, id) of the side-table rows of a page of
+// CopyPage: ids up to the first parameter and, when after is set, past the
+// second (the previous page's last id).
+func (t Table) CopyElemsPage(e *Elems, after bool) string {
+	where := "id <= " + t.D.param(1)
+	if after {
+		where += " AND id > " + t.D.param(2)
+	}
+	return fmt.Sprintf("SELECT elem, id FROM %s WHERE %s", Quote(e.Table), where)
+}
+
 func quoteAll(names []string) string {
 	q := make([]string, len(names))
 	for i, n := range names {
