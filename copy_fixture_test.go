@@ -179,10 +179,10 @@ func splitNote(old CopyNoteV1) (CopyNote, error) {
 // copyContents is what the typed API reads from a store holding the
 // fixture.
 type copyContents struct {
-	items       []CopyItem
-	notes       []CopyNote
-	tasks       int
-	done, owned int // queried counts
+	items        []CopyItem
+	notes        []CopyNote
+	tasks        int
+	done, owned  int // queried counts
 	tagged, team int
 }
 
