@@ -132,7 +132,7 @@ func (q *Query[T]) writeBatch(ctx context.Context, op string, ids []ID[T], apply
 		return 0, err
 	}
 	n := 0
-	err = q.c.writeOp(ctx, op, true, func(conn backend.Conn) error {
+	err = q.c.writeTx(ctx, op, func(conn backend.Conn) error {
 		n = 0
 		vals := make([]T, 0, len(ids))
 		// Read them all before writing any: a statement still stepping
