@@ -356,6 +356,15 @@ func (q *Query[T]) start() (*run, error) {
 
 // sql writes the statement of kind k for r and lists its parameters.
 func (q *Query[T]) sql(r *run, k sqlgen.Kind) (string, []sqlgen.Arg) {
+	sql, args := q.c.c.table.Query(q.selectOf(r), k)
+	if q.lock {
+		sql += q.c.c.store.d.ForUpdate
+	}
+	return sql, args
+}
+
+// selectOf describes r of the query for sqlgen.
+func (q *Query[T]) selectOf(r *run) sqlgen.Select {
 	// Whether Limit and Offset were called is part of the query's shape;
 	// their values are bound parameters and never change the text.
 	sel := sqlgen.Select{Where: q.where, Order: r.keys, Limit: q.limit >= 0, Offset: q.offset >= 0}
@@ -365,11 +374,7 @@ func (q *Query[T]) sql(r *run, k sqlgen.Kind) (string, []sqlgen.Arg) {
 			sel.After[i] = v.kind == sqlNull
 		}
 	}
-	sql, args := q.c.c.table.Query(sel, k)
-	if q.lock {
-		sql += q.c.c.store.d.ForUpdate
-	}
-	return sql, args
+	return sel
 }
 
 // Statements are cached per connection by SQL text; the text depends only
