@@ -40,8 +40,15 @@ func (q *Query[T]) Match(fn func(v *T) bool) *Query[T] {
 	return n
 }
 
-// matchPage is how many rows a Match query reads per statement.
-const matchPage = 256
+// A Match query reads matchPage rows with its first statement. Where no
+// page is held in memory (no pageEnd), each further statement reads twice
+// as many, up to maxMatchPage: a statement whose ordering needs a sort
+// sorts every match after the cursor, so pages of one size would make a
+// large scan quadratic. (On SQLite such a scan is one statement.)
+const (
+	matchPage    = 256
+	maxMatchPage = 1 << 16
+)
 
 // test reports whether v passes every Match function, turning a panic in
 // one into an error.
@@ -78,26 +85,35 @@ func (q *Query[T]) scanQuery() *Query[T] {
 // that every Match function accepts, after skipping skip of them, until
 // limit (-1: no limit) were passed to row or row returns false. keys gives
 // the current row's sort keys, for a cursor; it is valid only during row.
-// pageEnd, when not nil, runs after each page, holding no connection;
-// returning false stops. row runs while a connection is held.
+// pageEnd, when not nil, runs after each page of matchPage rows, holding no
+// connection; returning false stops. row runs while a connection is held.
 func (q *Query[T]) eachMatch(ctx context.Context, op string, skip, limit int, row func(v T, keys func() []sqlValue) (bool, error), pageEnd func() (bool, error)) error {
 	r, err := q.start()
 	if err != nil {
 		return err
 	}
 	s := q.scanQuery()
-	r.limit, r.offset = matchPage, 0
+	r.offset = 0
+	size := matchPage
+	// Where stopping a statement early is free and no page is held, one
+	// statement reads everything: LIMIT makes SQLite sort by a slower
+	// method, and every page would sort the rest of the matches again.
+	whole := pageEnd == nil && q.c.c.store.d.CheapStop
 	passed := 0
 	for {
 		if limit >= 0 && passed >= limit {
 			return nil
 		}
 		n, stopped := 0, false
+		r.limit = size
+		if whole {
+			r.limit = -1
+		}
 		var last []sqlValue
 		err := q.c.read(ctx, op, func(conn backend.Conn) error {
 			return s.rows(conn, r, func(v T, st backend.Stmt) error {
 				n++
-				if n == matchPage {
+				if n == size {
 					last = rowKeys(st, r.keys)
 				}
 				if err := ctx.Err(); err != nil {
@@ -132,10 +148,13 @@ func (q *Query[T]) eachMatch(ctx context.Context, op string, skip, limit int, ro
 				return err
 			}
 		}
-		if stopped || n < matchPage {
+		if stopped || n < size || whole {
 			return nil
 		}
 		r.after = last
+		if pageEnd == nil {
+			size = min(2*size, maxMatchPage)
+		}
 	}
 }
 
