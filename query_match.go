@@ -99,6 +99,9 @@ func (q *Query[T]) eachMatch(ctx context.Context, op string, skip, limit int, ro
 	// statement reads everything: LIMIT makes SQLite sort by a slower
 	// method, and every page would sort the rest of the matches again.
 	whole := pageEnd == nil && q.c.c.store.d.CheapStop
+	if whole {
+		s.limit = -1
+	}
 	passed := 0
 	for {
 		if limit >= 0 && passed >= limit {
