@@ -98,7 +98,7 @@ const loadBatch = 500
 func (c *Coll[T]) LoadMany(ctx context.Context, ids []ID[T]) (vals []T, missing []ID[T], err error) {
 	vals = make([]T, len(ids))
 	at := make(map[ID[T]][]int, len(ids)) // positions of each ID still to find
-	var order []ID[T]                      // distinct IDs, first occurrence first
+	var order []ID[T]                     // distinct IDs, first occurrence first
 	for i, id := range ids {
 		if _, ok := at[id]; !ok {
 			order = append(order, id)

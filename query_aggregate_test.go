@@ -94,7 +94,9 @@ func TestAggregates(t *testing.T) {
 		if ref2.Compare(ref1) > 0 {
 			wantRef = ref2
 		}
-		if got, err := both(t, "Max ref", everything, func(q *airnest.Query[Rec]) (airnest.ID[Job], error) { return airnest.Max[airnest.ID[Job]](bg, q, "ref") }); err != nil || got != wantRef {
+		if got, err := both(t, "Max ref", everything, func(q *airnest.Query[Rec]) (airnest.ID[Job], error) {
+			return airnest.Max[airnest.ID[Job]](bg, q, "ref")
+		}); err != nil || got != wantRef {
 			t.Errorf("Max[ID](ref) = %v, %v", got, err)
 		}
 		if got, err := both(t, "Max level", everything, func(q *airnest.Query[Rec]) (Level, error) { return airnest.Max[Level](bg, q, "level") }); err != nil || got != 10 {
