@@ -161,6 +161,16 @@ func TestAggregates(t *testing.T) {
 			t.Errorf("type error: %v, want the column, its type and the asked type", err)
 		}
 
+		// NaN is stored as NULL: ignored, as every NULL.
+		saveTx(t, s, recs, []Rec{{Tag: "nan", S: "nan", F: math.NaN(), N: 4}, {Tag: "nan", S: "nan", F: 2, N: 4}})
+		nan := recs.Where(airnest.Eq("s", "nan"))
+		if got, err := both(t, "Avg with NaN", nan, func(q *airnest.Query[Rec]) (float64, error) { return airnest.Avg(bg, q, "f") }); err != nil || got != 2 {
+			t.Errorf("Avg over a NaN and 2 = %g, %v; want 2", got, err)
+		}
+		if got, err := both(t, "Min with NaN", nan, func(q *airnest.Query[Rec]) (float64, error) { return airnest.Min[float64](bg, q, "f") }); err != nil || got != 2 {
+			t.Errorf("Min over a NaN and 2 = %g, %v; want 2", got, err)
+		}
+
 		// An integer sum past int64 is an error, not a wrapped number.
 		big := []Rec{{Tag: "big", S: "big", N: math.MaxInt64}, {Tag: "big", S: "big", N: 1}}
 		saveTx(t, s, recs, big)

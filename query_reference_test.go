@@ -234,20 +234,7 @@ func (g randTree) tree(depth int) (airnest.Filter, func(Rec) bool, string) {
 func TestQueryMatchesGoReference(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, dsn string) {
-		s, recs := recStoreAt(t, dsn)
-		seed := uint64(time.Now().UnixNano())
-		g := randTree{rand.New(rand.NewPCG(seed, 7)), append(propStrings[:len(propStrings):len(propStrings)], highText[backendOf(dsn)])}
-		var vs []Rec
-		for i := range 100 {
-			v := g.rec()
-			v.Tag = fmt.Sprint(i, ",")
-			vs = append(vs, v)
-		}
-		saveTx(t, s, recs, vs)
-		stored, err := recs.Scan(bg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs, g, stored, seed := randomRecs(t, dsn, 100, 7)
 		nonEmpty := 0
 		const rounds = 250
 		for round := range rounds {
@@ -302,18 +289,7 @@ func TestQueryMatchesGoReference(t *testing.T) {
 			}
 			// Keyset pages in threes give the same sequence.
 			if round%10 == 0 {
-				var paged []Rec
-				for c := ""; ; {
-					page, next, err := q.Limit(3).After(c).Page(bg)
-					if err != nil {
-						t.Fatal(err)
-					}
-					paged = append(paged, page...)
-					if next == "" {
-						break
-					}
-					c = next
-				}
+				paged := allPages(t, q.Limit(3))
 				if tags(paged) != tags(want) {
 					t.Fatalf("seed %d round %d: %s order %v: pages\n got %s\nwant %s", seed, round, desc, keys, tags(paged), tags(want))
 				}
@@ -345,20 +321,7 @@ var goPredicates = []struct {
 func TestQueryMoreMatchesGoReference(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, dsn string) {
-		s, recs := recStoreAt(t, dsn)
-		seed := uint64(time.Now().UnixNano())
-		g := randTree{rand.New(rand.NewPCG(seed, 11)), append(propStrings[:len(propStrings):len(propStrings)], highText[backendOf(dsn)])}
-		var vs []Rec
-		for i := range 300 { // more than one of Match's pages
-			v := g.rec()
-			v.Tag = fmt.Sprint(i, ",")
-			vs = append(vs, v)
-		}
-		saveTx(t, s, recs, vs)
-		stored, err := recs.Scan(bg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs, g, stored, seed := randomRecs(t, dsn, 300, 11)
 		nonEmpty := 0
 		const rounds = 120
 		for round := range rounds {
@@ -460,18 +423,7 @@ func TestQueryMoreMatchesGoReference(t *testing.T) {
 			}
 
 			if round%10 == 0 {
-				var paged []Rec
-				for c := ""; ; {
-					page, next, err := qAll.Limit(7).After(c).Page(bg)
-					if err != nil {
-						t.Fatal(err)
-					}
-					paged = append(paged, page...)
-					if next == "" {
-						break
-					}
-					c = next
-				}
+				paged := allPages(t, qAll.Limit(7))
 				if tags(paged) != tags(wantAll) {
 					fail("pages of 7", tags(paged), tags(wantAll), nil)
 				}
@@ -495,4 +447,45 @@ func TestQueryMoreMatchesGoReference(t *testing.T) {
 			t.Fatalf("only %d of %d random queries matched anything: the generator is too narrow", nonEmpty, rounds)
 		}
 	})
+}
+
+// allPages reads q page by page, following the cursors, and checks that
+// no page is empty or longer than q's Limit.
+func allPages(t testing.TB, q *airnest.Query[Rec]) []Rec {
+	t.Helper()
+	var out []Rec
+	for c := ""; ; {
+		page, next, err := q.After(c).Page(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next != "" && len(page) == 0 {
+			t.Fatal("an empty page before the last")
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out
+		}
+		c = next
+	}
+}
+
+// randomRecs stores n random values at dsn, Tag their number, and returns
+// them as Scan reads them, with the generator and its seed.
+func randomRecs(t *testing.T, dsn string, n int, stream uint64) (*airnest.Coll[Rec], randTree, []Rec, uint64) {
+	t.Helper()
+	s, recs := recStoreAt(t, dsn)
+	seed := uint64(time.Now().UnixNano())
+	g := randTree{rand.New(rand.NewPCG(seed, stream)), append(propStrings[:len(propStrings):len(propStrings)], highText[backendOf(dsn)])}
+	vs := make([]Rec, n)
+	for i := range vs {
+		vs[i] = g.rec()
+		vs[i].Tag = fmt.Sprint(i, ",")
+	}
+	saveTx(t, s, recs, vs)
+	stored, err := recs.Scan(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs, g, stored, seed
 }
