@@ -310,7 +310,7 @@ func (q *Query[T]) aggregateInGo(ctx context.Context, a *aggResult, agg sqlgen.A
 		groups = map[groupKey]int64{}
 	)
 	err := q.eachMatch(ctx, a.op, max(q.offset, 0), q.limit, func(v T, _ func() []sqlValue) (bool, error) {
-		sv, err := a.col.conv(reflect.ValueOf(&v).Elem().FieldByIndex(a.col.index))
+		sv, err := a.col.value(reflect.ValueOf(&v).Elem())
 		if err != nil {
 			return false, fmt.Errorf("id %s: %w", *q.c.c.idOf(&v), err)
 		}
@@ -395,4 +395,14 @@ func compareSQL(a, b sqlValue) int {
 		return strings.Compare(a.s, b.s)
 	}
 	return bytes.Compare(a.b, b.b)
+}
+
+// value computes the column's SQL value from rv, an addressable T, as a
+// write stores it.
+func (c *indexCol) value(rv reflect.Value) (sqlValue, error) {
+	fv, err := rv.FieldByIndexErr(c.index)
+	if err != nil {
+		return sqlValue{}, nil // a nil embedded pointer on the way: NULL
+	}
+	return c.conv(fv)
 }
