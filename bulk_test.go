@@ -251,3 +251,49 @@ func TestQueryUpdateConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// Inside a Tx, Match's Delete and Query.Update are part of it: a rollback
+// undoes every batch; in a View they are refused.
+func TestQueryWritesInTx(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		s, recs := recStoreAt(t, dsn)
+		manyRecs(t, s, recs, 600)
+		undo := errors.New("undo")
+		err := s.Tx(bg, func(tx *airnest.Tx) error {
+			in := recs.In(tx)
+			n, err := in.Where().Match(func(r *Rec) bool { return r.N < 0 }).Delete(bg)
+			if err != nil || n == 0 {
+				return fmt.Errorf("Delete in a Tx: %d, %v", n, err)
+			}
+			if u, err := in.Where().Update(bg, func(r *Rec) (bool, error) { r.S = "tx"; return true, nil }); err != nil || u != 600-n {
+				return fmt.Errorf("Update in a Tx: %d, %v; want %d", u, err, 600-n)
+			}
+			if c, _ := in.Where(airnest.Eq("s", "tx")).Count(bg); c != 600-n {
+				return fmt.Errorf("inside the Tx %d values updated, want %d", c, 600-n)
+			}
+			return undo
+		})
+		if !errors.Is(err, undo) {
+			t.Fatal(err)
+		}
+		if c, _ := recs.Count(bg); c != 600 {
+			t.Fatalf("after the rollback %d values, want 600", c)
+		}
+		if c, _ := recs.Where(airnest.Eq("s", "tx")).Count(bg); c != 0 {
+			t.Fatalf("after the rollback %d values still updated", c)
+		}
+		err = s.View(bg, func(tx *airnest.Tx) error {
+			if _, err := recs.In(tx).Where().Update(bg, func(*Rec) (bool, error) { return true, nil }); !errors.Is(err, airnest.ErrInvalid) {
+				return fmt.Errorf("Update in a View: %v", err)
+			}
+			if _, err := recs.In(tx).Where().Match(func(*Rec) bool { return true }).Delete(bg); !errors.Is(err, airnest.ErrInvalid) {
+				return fmt.Errorf("Delete in a View: %v", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
