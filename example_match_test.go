@@ -43,12 +43,16 @@ func ExampleSum() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	mean, err := airnest.Avg(ctx, Jobs.Where(), "priority")
+	if err != nil {
+		log.Fatal(err)
+	}
 	byStatus, err := airnest.CountBy[string](ctx, Jobs.Where(), "status")
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(total, top, byStatus)
-	// Output: 6 4 map[done:2 failed:1 pending:4]
+	fmt.Printf("%d %d %.2f %v\n", total, top, mean, byStatus)
+	// Output: 6 4 1.86 map[done:2 failed:1 pending:4]
 }
 
 func ExampleColl_LoadMany() {
