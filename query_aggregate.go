@@ -191,6 +191,9 @@ func base(t reflect.Type) reflect.Type {
 // check says whether the result type fits the column for agg.
 func (a *aggResult) check(agg sqlgen.Agg) error {
 	ft, want := base(a.col.typ), a.goType
+	if a.col.elems != nil {
+		return a.failf("a slice column holds its elements apart; %s takes a column of one value", a.op)
+	}
 	numeric := (isInt(ft.Kind()) || isUint(ft.Kind()) || isFloat(ft.Kind())) && a.col.sql != "TEXT"
 	switch agg {
 	case sqlgen.AggSum, sqlgen.AggAvg:
@@ -395,14 +398,4 @@ func compareSQL(a, b sqlValue) int {
 		return strings.Compare(a.s, b.s)
 	}
 	return bytes.Compare(a.b, b.b)
-}
-
-// value computes the column's SQL value from rv, an addressable T, as a
-// write stores it.
-func (c *indexCol) value(rv reflect.Value) (sqlValue, error) {
-	fv, err := rv.FieldByIndexErr(c.index)
-	if err != nil {
-		return sqlValue{}, nil // a nil embedded pointer on the way: NULL
-	}
-	return c.conv(fv)
 }
