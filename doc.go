@@ -107,6 +107,14 @@
 // column that can hold NULL, or an And over columns indexed one by one also
 // reads table rows. Delete removes each match by its primary key.
 //
+// [Query.Where] adds filters to a query; [Query.Match] adds a Go function
+// that runs on every value the filters leave (each one read and decoded),
+// with Limit, Offset, Count and Delete counting only what it accepts.
+// [Sum], [Avg], [Min], [Max] and [CountBy] aggregate an index column into Go
+// types. [Coll.SaveAll], [Coll.LoadMany] and [Query.Update] do bulk work:
+// one transaction for many values, one call for many IDs, and a function
+// applied to every match in batches of transactions.
+//
 // # Concurrency
 //
 // A [Store] and its collections are safe for concurrent use. One connection

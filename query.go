@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,8 @@ type Query[T any] struct {
 	limit  int // -1: none
 	offset int // -1: none
 	after  string
+	match  []func(*T) bool // Go predicates, see Match
+	lock   bool            // Rows locks what it returns (FOR UPDATE), in a write
 }
 
 type orderKey struct {
@@ -50,6 +53,8 @@ func (c *Coll[T]) Where(filters ...Filter) *Query[T] {
 func (q *Query[T]) clone() *Query[T] {
 	n := *q
 	n.order = append([]orderKey(nil), q.order...)
+	n.vals = slices.Clip(q.vals)   // Where appends: never into another query's array
+	n.match = slices.Clip(q.match) // likewise Match
 	return &n
 }
 
@@ -351,6 +356,15 @@ func (q *Query[T]) start() (*run, error) {
 
 // sql writes the statement of kind k for r and lists its parameters.
 func (q *Query[T]) sql(r *run, k sqlgen.Kind) (string, []sqlgen.Arg) {
+	sql, args := q.c.c.table.Query(q.selectOf(r), k)
+	if q.lock {
+		sql += q.c.c.store.d.ForUpdate
+	}
+	return sql, args
+}
+
+// selectOf describes r of the query for sqlgen.
+func (q *Query[T]) selectOf(r *run) sqlgen.Select {
 	// Whether Limit and Offset were called is part of the query's shape;
 	// their values are bound parameters and never change the text.
 	sel := sqlgen.Select{Where: q.where, Order: r.keys, Limit: q.limit >= 0, Offset: q.offset >= 0}
@@ -360,7 +374,7 @@ func (q *Query[T]) sql(r *run, k sqlgen.Kind) (string, []sqlgen.Arg) {
 			sel.After[i] = v.kind == sqlNull
 		}
 	}
-	return q.c.c.table.Query(sel, k)
+	return sel
 }
 
 // Statements are cached per connection by SQL text; the text depends only

@@ -1,7 +1,9 @@
 package airnest_test
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -231,9 +233,60 @@ func TestMembershipMatchesGoReference(t *testing.T) {
 			if len(want) > 0 && len(want) < len(stored) {
 				nonEmpty++
 			}
+			moreOnBags(t, fmt.Sprintf("seed %d round %d: %s", seed, round, desc), g, bags, f, pred, stored)
 		}
 		if nonEmpty < rounds/5 {
 			t.Fatalf("only %d of %d random queries matched some but not all values: the generator is too narrow", nonEmpty, rounds)
 		}
 	})
+}
+
+// moreOnBags extends a membership query by another tree through Where, a
+// Match and a Limit, and checks Find, Count and aggregates over nested
+// columns against a loop over stored.
+func moreOnBags(t *testing.T, desc string, g bagGen, bags *airnest.Coll[Bag], f airnest.Filter, pred func(Bag) bool, stored []Bag) {
+	t.Helper()
+	f2, p2, d2 := g.tree(2)
+	even := func(b *Bag) bool { return len(b.Tags)%2 == 0 }
+	q := bags.Where(f).Where(f2).Match(even).Limit(20)
+	desc += " then Where " + d2 + " Match even Tags Limit 20"
+	var want []string
+	maxRank, ranks := 0, 0
+	owners := map[string]int64{}
+	for _, v := range stored {
+		if len(want) == 20 || !pred(v) || !p2(v) || !even(&v) {
+			continue
+		}
+		want = append(want, v.Tag)
+		if v.Meta != nil {
+			owners[v.Meta.Owner]++
+			if r := v.Meta.Rank; r != nil && (ranks == 0 || *r > maxRank) {
+				maxRank = *r
+			}
+			if v.Meta.Rank != nil {
+				ranks++
+			}
+		}
+	}
+	got, err := q.Find(bg)
+	var gotTags []string
+	for _, v := range got {
+		gotTags = append(gotTags, v.Tag)
+	}
+	if err != nil || !slices.Equal(gotTags, want) {
+		t.Fatalf("%s:\n got %v\nwant %v (%v)", desc, gotTags, want, err)
+	}
+	if n, err := q.Count(bg); err != nil || n != len(want) {
+		t.Fatalf("%s: Count %d, %v; want %d", desc, n, err, len(want))
+	}
+	r, err := airnest.Max[int](bg, q, "meta.rank")
+	switch {
+	case ranks == 0 && !errors.Is(err, airnest.ErrNotFound):
+		t.Fatalf("%s: Max(meta.rank) of none: %d, %v", desc, r, err)
+	case ranks > 0 && (err != nil || r != maxRank):
+		t.Fatalf("%s: Max(meta.rank) = %d, %v; want %d", desc, r, err, maxRank)
+	}
+	if by, err := airnest.CountBy[string](bg, q, "Meta.Owner"); err != nil || !maps.Equal(by, owners) {
+		t.Fatalf("%s: CountBy(meta.owner) = %v, %v; want %v", desc, by, err, owners)
+	}
 }

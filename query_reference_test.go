@@ -2,9 +2,11 @@ package airnest_test
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -232,20 +234,7 @@ func (g randTree) tree(depth int) (airnest.Filter, func(Rec) bool, string) {
 func TestQueryMatchesGoReference(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, dsn string) {
-		s, recs := recStoreAt(t, dsn)
-		seed := uint64(time.Now().UnixNano())
-		g := randTree{rand.New(rand.NewPCG(seed, 7)), append(propStrings[:len(propStrings):len(propStrings)], highText[backendOf(dsn)])}
-		var vs []Rec
-		for i := range 100 {
-			v := g.rec()
-			v.Tag = fmt.Sprint(i, ",")
-			vs = append(vs, v)
-		}
-		saveTx(t, s, recs, vs)
-		stored, err := recs.Scan(bg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs, g, stored, seed := randomRecs(t, dsn, 100, 7)
 		nonEmpty := 0
 		const rounds = 250
 		for round := range rounds {
@@ -300,18 +289,7 @@ func TestQueryMatchesGoReference(t *testing.T) {
 			}
 			// Keyset pages in threes give the same sequence.
 			if round%10 == 0 {
-				var paged []Rec
-				for c := ""; ; {
-					page, next, err := q.Limit(3).After(c).Page(bg)
-					if err != nil {
-						t.Fatal(err)
-					}
-					paged = append(paged, page...)
-					if next == "" {
-						break
-					}
-					c = next
-				}
+				paged := allPages(t, q.Limit(3))
 				if tags(paged) != tags(want) {
 					t.Fatalf("seed %d round %d: %s order %v: pages\n got %s\nwant %s", seed, round, desc, keys, tags(paged), tags(want))
 				}
@@ -324,3 +302,190 @@ func TestQueryMatchesGoReference(t *testing.T) {
 }
 
 // PRef has an optional reference: a nil *ID is stored as NULL.
+
+// goPredicates are Match functions for the reference test, on indexed and
+// unindexed fields alike.
+var goPredicates = []struct {
+	name string
+	fn   func(*Rec) bool
+}{
+	{"N even", func(r *Rec) bool { return r.N%2 == 0 }},
+	{"long S", func(r *Rec) bool { return len(r.S) > 1 }},
+	{"P > 1", func(r *Rec) bool { return r.P != nil && *r.P > 1 }},
+	{"Tag has 1", func(r *Rec) bool { return strings.Contains(r.Tag, "1") }},
+	{"not B", func(r *Rec) bool { return !r.B }},
+}
+
+// Where on a query, Match, the aggregates and LoadMany agree with a plain
+// Go loop over Scan, for random data and random filter trees.
+func TestQueryMoreMatchesGoReference(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		recs, g, stored, seed := randomRecs(t, dsn, 300, 11)
+		nonEmpty := 0
+		const rounds = 120
+		for round := range rounds {
+			f1, p1, d1 := g.tree(2)
+			f2, p2, d2 := g.tree(2)
+			desc := d1 + " then Where " + d2
+			q := recs.Where(f1).Where(f2)
+			pred := func(r Rec) bool { return p1(r) && p2(r) }
+			for range g.rng.IntN(3) {
+				m := goPredicates[g.rng.IntN(len(goPredicates))]
+				q = q.Match(m.fn)
+				prev := pred
+				pred = func(r Rec) bool { return prev(r) && m.fn(&r) }
+				desc += " Match " + m.name
+			}
+			byN := g.rng.IntN(2) == 0
+			if byN {
+				q = q.OrderByDesc("n")
+			}
+			var want []Rec
+			for _, v := range stored {
+				if pred(v) {
+					want = append(want, v)
+				}
+			}
+			if byN {
+				slices.SortStableFunc(want, func(a, b Rec) int {
+					if a.N != b.N {
+						return cmp.Compare(b.N, a.N)
+					}
+					return b.ID.Compare(a.ID)
+				})
+			}
+			qAll, wantAll := q, want
+			if g.rng.IntN(3) == 0 {
+				off, lim := g.rng.IntN(20), g.rng.IntN(60)
+				q = q.Offset(off).Limit(lim)
+				want = want[min(off, len(want)):min(off+lim, len(want))]
+				desc += fmt.Sprintf(" Offset %d Limit %d", off, lim)
+			}
+			fail := func(what string, got, want any, err error) {
+				t.Helper()
+				t.Fatalf("seed %d round %d: %s: %s:\n got %v\nwant %v (%v)", seed, round, desc, what, got, want, err)
+			}
+			got, err := q.Find(bg)
+			if err != nil || tags(got) != tags(want) {
+				fail("Find", tags(got), tags(want), err)
+			}
+			if n, err := q.Count(bg); err != nil || n != len(want) {
+				fail("Count", n, len(want), err)
+			}
+			if len(want) > 0 {
+				nonEmpty++
+			}
+
+			var sum int64
+			var fsum float64
+			var minS string
+			var maxP *int
+			byB := map[bool]int64{}
+			for i, v := range want {
+				sum += int64(v.N)
+				fsum += v.F
+				if i == 0 || v.S < minS {
+					minS = v.S
+				}
+				if v.P != nil && (maxP == nil || *v.P > *maxP) {
+					maxP = v.P
+				}
+				byB[v.B]++
+			}
+			if got, err := airnest.Sum[int64](bg, q, "n"); err != nil || got != sum {
+				fail("Sum(n)", got, sum, err)
+			}
+			if got, err := airnest.CountBy[bool](bg, q, "b"); err != nil || !reflect.DeepEqual(got, byB) {
+				fail("CountBy(b)", got, byB, err)
+			}
+			gotS, err := airnest.Min[string](bg, q, "s")
+			if len(want) == 0 {
+				if !errors.Is(err, airnest.ErrNotFound) {
+					fail("Min(s) of nothing", gotS, "ErrNotFound", err)
+				}
+			} else if err != nil || gotS != minS {
+				fail("Min(s)", gotS, minS, err)
+			}
+			gotP, err := airnest.Max[int](bg, q, "p")
+			if maxP == nil {
+				if !errors.Is(err, airnest.ErrNotFound) {
+					fail("Max(p) of nothing", gotP, "ErrNotFound", err)
+				}
+			} else if err != nil || gotP != *maxP {
+				fail("Max(p)", gotP, *maxP, err)
+			}
+			if len(want) > 0 {
+				avg := fsum / float64(len(want))
+				if got, err := airnest.Avg(bg, q, "f"); err != nil || !sameResult(got, avg) {
+					fail("Avg(f)", got, avg, err)
+				}
+			}
+
+			if round%10 == 0 {
+				paged := allPages(t, qAll.Limit(7))
+				if tags(paged) != tags(wantAll) {
+					fail("pages of 7", tags(paged), tags(wantAll), nil)
+				}
+				ids := make([]airnest.ID[Rec], 0, len(want)+1)
+				for i := len(want) - 1; i >= 0; i-- {
+					ids = append(ids, want[i].ID)
+				}
+				ids = append(ids, airnest.NewID[Rec]())
+				loaded, missing, err := recs.LoadMany(bg, ids)
+				if err != nil || len(missing) != 1 || missing[0] != ids[len(ids)-1] {
+					fail("LoadMany missing", missing, ids[len(ids)-1:], err)
+				}
+				for i, id := range ids[:len(ids)-1] {
+					if loaded[i].ID != id {
+						fail("LoadMany order", loaded[i].ID, id, nil)
+					}
+				}
+			}
+		}
+		if nonEmpty < rounds/5 {
+			t.Fatalf("only %d of %d random queries matched anything: the generator is too narrow", nonEmpty, rounds)
+		}
+	})
+}
+
+// allPages reads q page by page, following the cursors, and checks that
+// no page is empty or longer than q's Limit.
+func allPages(t testing.TB, q *airnest.Query[Rec]) []Rec {
+	t.Helper()
+	var out []Rec
+	for c := ""; ; {
+		page, next, err := q.After(c).Page(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next != "" && len(page) == 0 {
+			t.Fatal("an empty page before the last")
+		}
+		out = append(out, page...)
+		if next == "" {
+			return out
+		}
+		c = next
+	}
+}
+
+// randomRecs stores n random values at dsn, Tag their number, and returns
+// them as Scan reads them, with the generator and its seed.
+func randomRecs(t *testing.T, dsn string, n int, stream uint64) (*airnest.Coll[Rec], randTree, []Rec, uint64) {
+	t.Helper()
+	s, recs := recStoreAt(t, dsn)
+	seed := uint64(time.Now().UnixNano())
+	g := randTree{rand.New(rand.NewPCG(seed, stream)), append(propStrings[:len(propStrings):len(propStrings)], highText[backendOf(dsn)])}
+	vs := make([]Rec, n)
+	for i := range vs {
+		vs[i] = g.rec()
+		vs[i].Tag = fmt.Sprint(i, ",")
+	}
+	saveTx(t, s, recs, vs)
+	stored, err := recs.Scan(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs, g, stored, seed
+}

@@ -12,6 +12,9 @@ import (
 // Errors: ErrInvalid (a bad query or cursor), ErrSchema (a stored value does
 // not decode into T), ErrClosed, ErrTxDone, the context's error.
 func (q *Query[T]) Find(ctx context.Context) ([]T, error) {
+	if q.match != nil {
+		return q.matchFind(ctx)
+	}
 	r, err := q.start()
 	if err != nil {
 		return nil, err
@@ -52,6 +55,9 @@ func (q *Query[T]) Page(ctx context.Context) ([]T, string, error) {
 	if q.err == nil && q.limit <= 0 {
 		return nil, "", q.invalid("Page needs a Limit above 0")
 	}
+	if q.match != nil {
+		return q.matchPageOf(ctx)
+	}
 	r, err := q.start()
 	if err != nil {
 		return nil, "", err
@@ -83,6 +89,9 @@ func (q *Query[T]) Page(ctx context.Context) ([]T, string, error) {
 // not changed meanwhile is seen once. An error is yielded once, as the last
 // pair. Breaking out of the loop early releases everything.
 func (q *Query[T]) All(ctx context.Context) iter.Seq2[T, error] {
+	if q.match != nil {
+		return q.matchAll(ctx)
+	}
 	return func(yield func(T, error) bool) {
 		var zero T
 		r, err := q.start()
@@ -158,6 +167,9 @@ func (q *Query[T]) scalar(ctx context.Context, op string, k sqlgen.Kind) (int64,
 // decodes a stored value, and reads only an index when one index holds every
 // column the filter names (see Queries in the package doc).
 func (q *Query[T]) Count(ctx context.Context) (int, error) {
+	if q.match != nil {
+		return q.matchCount(ctx, "Count", q.limit)
+	}
 	n, err := q.scalar(ctx, "Count", sqlgen.Count)
 	if q.limit < 0 {
 		n = max(n-int64(max(q.offset, 0)), 0) // the statement counts every match
@@ -167,6 +179,14 @@ func (q *Query[T]) Count(ctx context.Context) (int, error) {
 
 // Exists reports whether any value matches; it reads what Count reads.
 func (q *Query[T]) Exists(ctx context.Context) (bool, error) {
+	if q.match != nil {
+		limit := 1
+		if q.limit == 0 {
+			limit = 0
+		}
+		n, err := q.matchCount(ctx, "Exists", limit)
+		return n != 0, err
+	}
 	n, err := q.scalar(ctx, "Exists", sqlgen.Exists)
 	return n != 0, err
 }
@@ -175,6 +195,9 @@ func (q *Query[T]) Exists(ctx context.Context) (bool, error) {
 // stored values. Without a Limit it reads what Count reads, and sorts the
 // IDs unless an index holds them in order (an Eq on a column's own index).
 func (q *Query[T]) IDs(ctx context.Context) ([]ID[T], error) {
+	if q.match != nil {
+		return q.matchIDs(ctx)
+	}
 	r, err := q.start()
 	if err != nil {
 		return nil, err
@@ -206,6 +229,9 @@ func (q *Query[T]) IDs(ctx context.Context) ([]ID[T], error) {
 // key. Coll.Where() with no filter deletes every value.
 // Errors: ErrInvalid, ErrClosed, ErrTxDone, the context's error.
 func (q *Query[T]) Delete(ctx context.Context) (int, error) {
+	if q.match != nil {
+		return q.matchDelete(ctx)
+	}
 	r, err := q.start()
 	if err != nil {
 		return 0, err
@@ -239,6 +265,9 @@ func (q *Query[T]) Delete(ctx context.Context) (int, error) {
 // text of EXPLAIN (COSTS OFF) under the same "QUERY PLAN" header: Index
 // Scan or Bitmap Index Scan on an index, Seq Scan reads every row.
 func (q *Query[T]) Explain(ctx context.Context) (string, error) {
+	if q.match != nil {
+		return q.matchExplain(ctx)
+	}
 	return q.explain(ctx, sqlgen.Rows)
 }
 

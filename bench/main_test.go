@@ -34,7 +34,7 @@ func TestShort(t *testing.T) {
 
 const benchRows = 5000
 
-func openBoth(b *testing.B, mode string) []impl {
+func openBoth(b testing.TB, mode string) []impl {
 	b.Helper()
 	ctx := context.Background()
 	sm, err := syncOf(mode)

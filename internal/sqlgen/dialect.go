@@ -58,6 +58,11 @@ type Dialect struct {
 	// back to a rollback journal (airnest.Open turns WAL mode on again).
 	// "" for a server.
 	Seal string
+	// CheapStop: a statement reset before its last row costs nothing more
+	// (SQLite steps rows on demand). Where the server sends every row
+	// anyway (PostgreSQL), a scan that may stop early reads in pages with
+	// a LIMIT instead.
+	CheapStop bool
 }
 
 // SQLite is the dialect of SQLite 3.45 and later.
@@ -76,6 +81,7 @@ var SQLite = &Dialect{
 	KeyTypes:         "typeof(space)||','||typeof(name)||','||typeof(key)||','||typeof(type)",
 	MaxName:          128,
 	Seal:             "PRAGMA journal_mode=DELETE",
+	CheapStop:        true,
 }
 
 // Postgres is the dialect of PostgreSQL 15 and later. Tables live in the

@@ -129,7 +129,13 @@ func (t Table) Query(q Select, k Kind) (string, []Arg) {
 		}
 		w.s(" FROM " + table)
 		w.where(q)
-		w.orderLimit(q)
+		if q.Limit || q.Offset {
+			w.orderLimit(q)
+		} else {
+			// No LIMIT clause at all: with one, even bound to -1, SQLite
+			// sorts through a b-tree, about twice as slow as its sorter.
+			w.orderBy(q, false)
+		}
 	case IDs:
 		w.s("SELECT id FROM " + table)
 		w.where(q)
