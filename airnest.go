@@ -113,6 +113,8 @@ type Store struct {
 
 	gate   atomic.Int64 // in-flight operations, plus the open and closing bits
 	closed chan struct{}
+
+	watch hub // wakes Watch loops (watch_hub.go)
 }
 
 const (
@@ -337,6 +339,7 @@ func (s *Store) Close() error {
 		return fmt.Errorf("%w: Close called from inside a View (or a Backup's progress function) would wait for itself", ErrInvalid)
 	}
 	s.gate.Or(gateClosing)
+	s.watch.wake() // watchers find the store closing
 	for s.gate.Load()&gateCount != 0 {
 		<-s.closed
 	}

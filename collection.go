@@ -30,6 +30,7 @@ type collOptions struct {
 	name    string
 	indexes []indexDecl
 	drops   []string
+	log     *Retention // ChangeLog
 }
 
 // Index declares index columns. Each name is a field of T, matched ignoring
@@ -84,6 +85,7 @@ type collection[T any] struct {
 	plan   atomic.Pointer[writePlan]
 	shape  int64 // shapeOf(T), stored with every row written
 	drops  []string
+	log    *Retention // ChangeLog's retention; nil: keeps no log
 
 	q atomic.Pointer[collQueries] // made for the open database's dialect
 }
@@ -150,7 +152,12 @@ func NewCollection[T any](store *Store, opts ...Option) (*Coll[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &collection[T]{store: store, name: name, goType: t.String(), idOff: f.Offset, cols: cols, shape: shapeOf(t), drops: o.drops}
+	if o.log != nil {
+		if _, _, err := logRetention(name, o.log); err != nil {
+			return nil, err
+		}
+	}
+	c := &collection[T]{store: store, name: name, goType: t.String(), idOff: f.Offset, cols: cols, shape: shapeOf(t), drops: o.drops, log: o.log}
 	c.table = sqlgen.Table{Name: name, Columns: sqlCols, Composites: comps}
 	if err := store.register(c, c.goType); err != nil {
 		return nil, err
@@ -254,6 +261,9 @@ func (c *Coll[T]) save(ctx context.Context, v *T, id ID[T]) error {
 	b.job = backend.Job{Ctx: ctx, Run: func(conn backend.Conn) error { return cc.write(conn, id, blob, vals) }, Tx: cc.hasElems()}
 	err = s.db.Write(&b.job)
 	b.job = backend.Job{}
+	if err == nil {
+		s.committed()
+	}
 	return cc.errorf("Save", ctxErr(ctx, s.writeErr(err)))
 }
 
@@ -413,6 +423,9 @@ func (c *Coll[T]) writeOp(ctx context.Context, op string, user bool, fn func(con
 	}
 	defer s.leave()
 	err := s.db.Write(&backend.Job{Ctx: ctx, Run: fn, Tx: user, User: user})
+	if err == nil {
+		s.committed()
+	}
 	return cc.errorf(op, ctxErr(ctx, s.writeErr(err)))
 }
 

@@ -30,6 +30,10 @@ var (
 	// ErrBusy: another process held a lock on the file for longer than
 	// Options.BusyTimeout. The operation did nothing; it may be retried.
 	ErrBusy = errors.New("airnest: database busy")
+	// ErrGap: a watch asked for changes that the collection's change log no
+	// longer holds (retention removed them), so it cannot deliver every
+	// change after the Seq it resumes from (see ChangeLog and Watch).
+	ErrGap = errors.New("airnest: changes missing from the change log")
 )
 
 // kindOf returns the sentinel a database error belongs under, if any.

@@ -100,6 +100,9 @@ func (c *collection[T]) init(conn backend.Conn, d *sqlgen.Dialect) error {
 			return err
 		}
 	}
+	if err := c.initLog(conn, d); err != nil {
+		return err
+	}
 	js, err := json.Marshal(stored)
 	if err != nil {
 		return err

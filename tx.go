@@ -91,6 +91,9 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
 		// gone): say whose error it is.
 		return wrapOp("Store", "Tx", ctxErr(ctx, err))
 	}
+	if err == nil {
+		s.committed()
+	}
 	return s.writeErr(err)
 }
 

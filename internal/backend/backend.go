@@ -198,6 +198,16 @@ type DB interface {
 	Close() error
 }
 
+// Notifier is a DB that tells a listener about other processes' commits
+// (PostgreSQL's LISTEN/NOTIFY), so watchers need not poll for them.
+type Notifier interface {
+	// Listen opens a session of its own listening on channel, calls ready
+	// once it listens, then notify at each notification, until ctx ends
+	// or the session fails; it returns why it stopped and closes the
+	// session.
+	Listen(ctx context.Context, channel string, ready, notify func()) error
+}
+
 // Problem is one finding of DB.Check: the check that found it
 // ("integrity", "foreign_key"), the table, and what is wrong.
 type Problem struct {
