@@ -96,7 +96,7 @@ type watchFilter[T any] interface {
 	// IDs that match; not called when a watch resumes.
 	start(conn backend.Conn) error
 	// pass turns a change into what is delivered; false drops it.
-	pass(ch *Change[T]) bool
+	pass(ch *Change[T]) (bool, error)
 }
 
 func (c *Coll[T]) watch(ctx context.Context, opts *WatchOptions, f watchFilter[T]) iter.Seq2[Change[T], error] {
@@ -196,14 +196,29 @@ func (w *watcher[T]) head(conn backend.Conn) (trimmed, newest int64, err error) 
 		return nil
 	})
 	if err == nil && !found {
-		err = fmt.Errorf("%w: collection %q keeps no change log: declare it with airnest.ChangeLog", ErrInvalid, w.c.name)
+		err = w.noLog()
 	}
 	return trimmed, newest, err
+}
+
+func (w *watcher[T]) noLog() error {
+	return fmt.Errorf("%w: collection %q keeps no change log: declare it with airnest.ChangeLog", ErrInvalid, w.c.name)
 }
 
 // begin finds where the watch starts.
 func (w *watcher[T]) begin(ctx context.Context, o WatchOptions) error {
 	return w.snapshot(ctx, func(conn backend.Conn) error {
+		logged := false
+		err := query(conn, w.c.store.d.TableExists, []any{"_airnest_changelog"}, func(backend.Stmt) error {
+			logged = true
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !logged {
+			return w.noLog()
+		}
 		trimmed, newest, err := w.head(conn)
 		if err != nil {
 			return err
@@ -265,8 +280,14 @@ func (w *watcher[T]) read(ctx context.Context, yield func(Change[T], error) bool
 				return 0, fmt.Errorf("change %d: id %s: %w", r.seq, ch.ID, err)
 			}
 		}
-		if w.f != nil && !w.f.pass(&ch) {
-			continue
+		if w.f != nil {
+			ok, err := w.f.pass(&ch)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				continue
+			}
 		}
 		if !yield(ch, nil) {
 			return -1, nil
