@@ -34,6 +34,9 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv("AIRNEST_PG_HELPER"); mode != "" {
 		os.Exit(pgHelperChild(mode))
 	}
+	if dsn := os.Getenv("AIRNEST_WATCH_HELPER"); dsn != "" {
+		os.Exit(watchChild(dsn))
+	}
 	if mode := os.Getenv("AIRNEST_HELPER"); mode != "" {
 		helperChild(mode)
 		os.Exit(0)
