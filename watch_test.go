@@ -183,9 +183,13 @@ func TestWatchGap(t *testing.T) {
 		end := make(chan error, 1)
 		go func() {
 			first := true
-			for _, err := range memos.Watch(ctx, nil) {
+			for ch, err := range memos.Watch(ctx, nil) {
 				if err != nil {
 					end <- err
+					return
+				}
+				if !first && ch.Value.Topic == "flood" {
+					end <- fmt.Errorf("after falling behind, the watch went on with %s %d", ch.Value.Topic, ch.Value.Rank)
 					return
 				}
 				if first {
