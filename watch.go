@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"sync"
 	"time"
 
 	"github.com/airnest/airnest/internal/backend"
@@ -167,9 +168,9 @@ type watcher[T any] struct {
 	last int64 // the Seq of the last change read
 }
 
-// snapshot runs fn on a reader in one read snapshot.
-func (w *watcher[T]) snapshot(ctx context.Context, fn func(conn backend.Conn) error) error {
-	s := w.c.store
+// readOn runs fn on a reader.
+func (c *collection[T]) readOn(ctx context.Context, fn func(conn backend.Conn) error) error {
+	s := c.store
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -179,11 +180,51 @@ func (w *watcher[T]) snapshot(ctx context.Context, fn func(conn backend.Conn) er
 		return ctxErr(ctx, err)
 	}
 	defer s.db.Release(conn)
-	if err := conn.BeginSnapshot(); err != nil {
-		return ctxErr(ctx, err)
-	}
-	defer conn.Rollback()
 	return ctxErr(ctx, guarded(conn, fn))
+}
+
+// snapshot runs fn on a reader in one read snapshot.
+func (w *watcher[T]) snapshot(ctx context.Context, fn func(conn backend.Conn) error) error {
+	return w.c.readOn(ctx, func(conn backend.Conn) error {
+		if err := conn.BeginSnapshot(); err != nil {
+			return err
+		}
+		defer conn.Rollback()
+		return fn(conn)
+	})
+}
+
+// watchQueries are the statements a watch repeats, cached per connection.
+type watchQueries struct{ read *backend.Query }
+
+var watchQueryCache sync.Map // *sqlgen.Dialect -> *watchQueries
+
+func watchQueriesOf(d *sqlgen.Dialect) *watchQueries {
+	if q, ok := watchQueryCache.Load(d); ok {
+		return q.(*watchQueries)
+	}
+	q, _ := watchQueryCache.LoadOrStore(d, &watchQueries{read: backend.NewQuery(d.ReadChanges(watchPage))})
+	return q.(*watchQueries)
+}
+
+// eachCached runs the cached statement q with args, calling row for each row.
+func eachCached(conn backend.Conn, q *backend.Query, args []any, row func(backend.Stmt) error) error {
+	st, err := conn.Prepare(q)
+	if err != nil {
+		return err
+	}
+	defer st.Reset()
+	for i, a := range args {
+		if err := backend.Bind(st, i+1, a); err != nil {
+			return err
+		}
+	}
+	for st.Step() {
+		if err := row(st); err != nil {
+			return err
+		}
+	}
+	return st.Err()
 }
 
 // head reads (trimmed, newest) of the collection's log: the highest Seq
@@ -239,7 +280,8 @@ func (w *watcher[T]) begin(ctx context.Context, o WatchOptions) error {
 }
 
 // read reads the next page of changes and yields them. It returns how
-// many it read, or -1 when the loop broke.
+// many it read, or -1 when the loop broke. One statement, on no snapshot
+// of its own: a poll that finds nothing costs one cached query.
 func (w *watcher[T]) read(ctx context.Context, yield func(Change[T], error) bool) (int, error) {
 	type row struct {
 		seq int64
@@ -248,15 +290,15 @@ func (w *watcher[T]) read(ctx context.Context, yield func(Change[T], error) bool
 		v   []byte
 	}
 	var page []row
-	err := w.snapshot(ctx, func(conn backend.Conn) error {
-		trimmed, _, err := w.head(conn)
-		if err != nil {
-			return err
-		}
-		if w.last < trimmed {
-			return fmt.Errorf("%w: the watch of collection %q fell behind: retention removed changes after Seq %d (up to Seq %d) before it read them", ErrGap, w.c.name, w.last, trimmed)
-		}
-		return query(conn, w.c.store.d.ReadChanges(watchPage), []any{w.c.name, w.last}, func(st backend.Stmt) error {
+	s := w.c.store
+	found := false
+	trimmed := int64(0)
+	err := w.c.readOn(ctx, func(conn backend.Conn) error {
+		return eachCached(conn, watchQueriesOf(s.d).read, []any{w.c.name, w.last, w.c.name}, func(st backend.Stmt) error {
+			found, trimmed = true, st.ColumnInt64(4)
+			if st.ColumnType(0) == backend.Null {
+				return nil
+			}
 			r := row{seq: st.ColumnInt64(0), op: st.ColumnInt64(1)}
 			copy(r.id[:], st.ColumnRawBlob(2))
 			if st.ColumnType(3) != backend.Null {
@@ -266,8 +308,13 @@ func (w *watcher[T]) read(ctx context.Context, yield func(Change[T], error) bool
 			return nil
 		})
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return 0, err
+	case !found:
+		return 0, w.noLog()
+	case w.last < trimmed:
+		return 0, fmt.Errorf("%w: the watch of collection %q fell behind: retention removed changes after Seq %d (up to Seq %d) before it read them", ErrGap, w.c.name, w.last, trimmed)
 	}
 	dec := w.c.codec.Load()
 	for _, r := range page {

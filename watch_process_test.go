@@ -10,12 +10,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/airnest/airnest"
 )
 
 // watchChild watches Memo from AIRNEST_WATCH_AFTER on the store at dsn and
-// prints each change as "seq op id topic rank", until it is killed.
+// prints each change as "seq op id topic rank unixnano" (when it had it),
+// until it is killed.
 func watchChild(dsn string) int {
 	s := airnest.NewStore()
 	memos := airnest.Collection[Memo](s, airnest.Index("topic", "rank", "score"), airnest.ChangeLog(airnest.Retention{}))
@@ -29,7 +31,7 @@ func watchChild(dsn string) int {
 			fmt.Fprintln(os.Stderr, "watch:", err)
 			return 2
 		}
-		fmt.Printf("%d %s %s %s %d\n", ch.Seq, ch.Op, ch.ID, ch.Value.Topic, ch.Value.Rank)
+		fmt.Printf("%d %s %s %s %d %d\n", ch.Seq, ch.Op, ch.ID, ch.Value.Topic, ch.Value.Rank, time.Now().UnixNano())
 	}
 	return 0
 }
@@ -40,7 +42,7 @@ type watcherProcess struct {
 	lines chan string // complete lines, closed at the end of its output
 }
 
-func startWatcher(t *testing.T, dsn string, after int64) *watcherProcess {
+func startWatcher(t testing.TB, dsn string, after int64) *watcherProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "AIRNEST_WATCH_HELPER="+dsn, fmt.Sprintf("AIRNEST_WATCH_AFTER=%d", after))
@@ -88,7 +90,7 @@ type seen struct {
 	rank  int
 }
 
-func parseSeen(t *testing.T, line string) seen {
+func parseSeen(t testing.TB, line string) seen {
 	t.Helper()
 	var s seen
 	if _, err := fmt.Sscanf(line, "%d %s %s %s %d", &s.seq, &s.op, &s.id, &s.topic, &s.rank); err != nil {

@@ -185,8 +185,11 @@ END
 $f$`, OpDeleted, OpSaved, TrimEvery, NotifyChannel)
 }
 
-// ReadChanges reads (seq, op, id, v) of collection ?'s changes after seq ?,
-// in order, at most limit.
+// ReadChanges reads collection ?'s changes after seq ?, in order, at most
+// limit, each as (seq, op, id, v, trimmed); trimmed (see ChangeLogHead) is
+// read in the same statement, so from the same snapshot. With no change to
+// read it returns one row of NULLs and trimmed; no row when the collection
+// keeps no log.
 func (d *Dialect) ReadChanges(limit int) string {
 	// The collection is compared as an expression, not an indexed column,
 	// so the database reads the key range after seq rather than every
@@ -195,7 +198,9 @@ func (d *Dialect) ReadChanges(limit int) string {
 	if d.or().pg {
 		coll = "collection || ''"
 	}
-	return d.Rebind(fmt.Sprintf("SELECT seq, op, id, v FROM _airnest_changes WHERE %s = ? AND seq > ? ORDER BY seq LIMIT %d", coll, limit))
+	return d.Rebind(fmt.Sprintf(`SELECT c.seq, c.op, c.id, c.v, l.trimmed FROM _airnest_changelog l LEFT JOIN
+	(SELECT seq, op, id, v FROM _airnest_changes WHERE %s = ? AND seq > ? ORDER BY seq LIMIT %d) c ON TRUE
+	WHERE l.collection = ? ORDER BY c.seq`, coll, limit))
 }
 
 // ChangeLogHead reads (trimmed, newest seq) of collection ?: the highest
