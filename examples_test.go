@@ -23,6 +23,7 @@ func TestExamples(t *testing.T) {
 		},
 		"agent": {
 			`(?m)^saved workflow run ` + uuid + ` and session ` + uuid + ` in one transaction$`,
+			`(?m)^reader got user: Find flights to Lisbon next Friday\nreader got tool: 3 flights\nreader got assistant: I found 3 flights to Lisbon on Friday\.$`,
 			`(?m)^session ` + uuid + `: 3 messages, 1 tool calls$`,
 			`(?m)^  assistant: +I found 3 flights to Lisbon on Friday\.$`,
 			`(?m)^  tool call search_flights\(to=LIS\) -> 3 flights in 420ms$`,

@@ -1,7 +1,8 @@
 // Agent: the state of an AI agent in one file. Sessions carry their message
 // history and a log of tool calls; workflow runs are indexed by status so
 // the running ones are found without loading every run; a session and its
-// run are saved together in one transaction.
+// run are saved together in one transaction; a reader loop (a UI, say)
+// follows the session's new messages with Watch instead of polling.
 //
 //	go run ./examples/agent            # uses a temporary file
 //	go run ./examples/agent -db agent.db
@@ -11,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -54,7 +56,8 @@ type WorkflowRun struct {
 
 var (
 	store    = airnest.NewStore()
-	Sessions = airnest.Collection[AgentSession](store, airnest.Index("workflow"))
+	// ChangeLog keeps the sessions' committed changes for Watch.
+	Sessions = airnest.Collection[AgentSession](store, airnest.Index("workflow"), airnest.ChangeLog(airnest.Retention{}))
 	Runs     = airnest.Collection[WorkflowRun](store, airnest.Index("status"))
 )
 
@@ -95,6 +98,14 @@ func run(ctx context.Context, path string) error {
 	}
 	fmt.Printf("saved workflow run %s and session %s in one transaction\n", wf.ID, session.ID)
 
+	// The reader loop runs beside the agent and receives each message as
+	// it commits.
+	readerCtx, stopReader := context.WithCancel(ctx)
+	defer stopReader()
+	streamed := make(chan Message, 16)
+	readerDone := make(chan error, 1)
+	go func() { readerDone <- streamMessages(readerCtx, session.ID, streamed) }()
+
 	// A second run that already finished, so the query below has something to skip.
 	old := WorkflowRun{Status: "done", Steps: []string{"plan", "answer"}, StartedAt: time.Now().Add(-time.Hour)}
 	if err := Runs.Save(ctx, &old); err != nil {
@@ -119,6 +130,19 @@ func run(ctx context.Context, path string) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+
+	for range 3 {
+		select {
+		case m := <-streamed:
+			fmt.Printf("reader got %s: %s\n", m.Role, m.Content)
+		case err := <-readerDone:
+			return err
+		}
+	}
+	stopReader()
+	if err := <-readerDone; !errors.Is(err, context.Canceled) {
 		return err
 	}
 
@@ -163,6 +187,28 @@ func run(ctx context.Context, path string) error {
 		return err
 	}
 	fmt.Printf("%d session(s) for workflow %s; %d workflow runs in %s\n", n, run.ID, total, filepath.Base(path))
+	return nil
+}
+
+// streamMessages follows one session: Watch delivers each committed save
+// of it (from this program or another on the same file), and the loop
+// sends the messages it has not sent yet. It returns ctx's error when ctx
+// ends.
+func streamMessages(ctx context.Context, id airnest.ID[AgentSession], out chan<- Message) error {
+	sent := 0
+	// Resume from the start of the log: the session's first save is
+	// included even if it committed before the watch began.
+	for ch, err := range Sessions.Where(airnest.Eq("id", id)).Watch(ctx, &airnest.WatchOptions{Resume: true}) {
+		if err != nil {
+			return err
+		}
+		if ch.Op != airnest.Saved {
+			continue
+		}
+		for ; sent < len(ch.Value.Messages); sent++ {
+			out <- ch.Value.Messages[sent]
+		}
+	}
 	return nil
 }
 
