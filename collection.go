@@ -15,7 +15,7 @@ import (
 	"github.com/airnest/airnest/internal/sqlgen"
 )
 
-// Option configures a collection: Index, Unique, Name.
+// Option configures a collection: Index, Unique, Name, DropIndex, ChangeLog.
 type Option struct {
 	apply func(*collOptions)
 }

@@ -115,6 +115,20 @@
 // one transaction for many values, one call for many IDs, and a function
 // applied to every match in batches of transactions.
 //
+// # Watching changes
+//
+// A collection declared with [ChangeLog] records every committed save and
+// delete, with the value as committed, in the same transaction as the
+// write, by database triggers: Save, Update, Delete, [Query.Delete],
+// [Migrate] and other programs on the same database are all logged.
+// [Coll.Watch] and [Query.Watch] stream those changes as an iter.Seq2 of
+// [Change], in commit order, each with a Seq that grows in commit order;
+// [WatchOptions] resumes after a recorded Seq, and a Seq the log no longer
+// holds gives [ErrGap] rather than a silent skip. Writes of the store wake
+// its watchers at once; other processes' writes arrive by polling (SQLite,
+// [WatchOptions].Poll) or LISTEN/NOTIFY (PostgreSQL). A collection without
+// a log pays nothing. Numbers are in the README's "Watching changes".
+//
 // # Concurrency
 //
 // A [Store] and its collections are safe for concurrent use. One connection
