@@ -55,7 +55,7 @@ type WorkflowRun struct {
 }
 
 var (
-	store    = airnest.NewStore()
+	store = airnest.NewStore()
 	// ChangeLog keeps the sessions' committed changes for Watch.
 	Sessions = airnest.Collection[AgentSession](store, airnest.Index("workflow"), airnest.ChangeLog(airnest.Retention{}))
 	Runs     = airnest.Collection[WorkflowRun](store, airnest.Index("status"))
