@@ -37,23 +37,11 @@ func BenchmarkWatchLatency(b *testing.B) {
 			ctx, cancel := context.WithCancel(bg)
 			defer cancel()
 			arrived := make(chan time.Time, 1)
-			started := make(chan struct{})
-			go func() {
-				first := true
-				for ch, err := range memos.Watch(ctx, nil) {
-					if err != nil {
-						return
-					}
-					if first {
-						first = false
-						close(started)
-					}
-					if ch.Value.Topic == "timed" {
-						arrived <- time.Now()
-					}
+			watchFromNow(b, ctx, memos, func(ch airnest.Change[Memo]) {
+				if ch.Value.Topic == "timed" {
+					arrived <- time.Now()
 				}
-			}()
-			startWatch(b, memos, started)
+			})
 			ds := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for i := range b.N {
@@ -113,20 +101,7 @@ func BenchmarkWatchIdleCPU(b *testing.B) {
 
 			ctx, cancel := context.WithCancel(bg)
 			defer cancel()
-			started := make(chan struct{})
-			go func() {
-				first := true
-				for _, err := range memos.Watch(ctx, nil) {
-					if err != nil {
-						return
-					}
-					if first {
-						first = false
-						close(started)
-					}
-				}
-			}()
-			startWatch(b, memos, started)
+			watchFromNow(b, ctx, memos, nil)
 			c1 := cpu()
 			time.Sleep(idle)
 			watching := cpu() - c1

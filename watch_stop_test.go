@@ -49,14 +49,18 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// watchUntil runs a watch from now on its own goroutine until its loop
-// ends, returning the final error once the iterator has returned.
-func watchUntil(ctx context.Context, memos *airnest.Coll[Memo], started chan struct{}) <-chan error {
-	done := make(chan error, 1)
+// watchFromNow runs a watch from now on its own goroutine, calling
+// onChange (if not nil) for each change, and returns once the watch has
+// started (delivered a marker: see startWatch). done gets the watch's
+// final error once the iterator has returned.
+func watchFromNow(t testing.TB, ctx context.Context, memos *airnest.Coll[Memo], onChange func(airnest.Change[Memo])) (done <-chan error) {
+	t.Helper()
+	started := make(chan struct{})
+	end := make(chan error, 1)
 	go func() {
 		var last error
 		first := true
-		for _, err := range memos.Watch(ctx, nil) {
+		for ch, err := range memos.Watch(ctx, nil) {
 			if err != nil {
 				last = err
 				break
@@ -65,10 +69,14 @@ func watchUntil(ctx context.Context, memos *airnest.Coll[Memo], started chan str
 				first = false
 				close(started)
 			}
+			if onChange != nil {
+				onChange(ch)
+			}
 		}
-		done <- last // the iterator has returned: its deferred cleanup ran
+		end <- last // the iterator has returned: its deferred cleanup ran
 	}()
-	return done
+	startWatch(t, memos, started)
+	return end
 }
 
 // Not parallel: it counts goroutines of the whole test binary.
@@ -85,9 +93,7 @@ func TestWatchFreesWhatItHolds(t *testing.T) {
 
 		// Cancelling ctx of a watch that waits for changes.
 		ctx, cancel := context.WithCancel(bg)
-		started := make(chan struct{})
-		done := watchUntil(ctx, memos, started)
-		startWatch(t, memos, started)
+		done := watchFromNow(t, ctx, memos, nil)
 		var db *sql.DB
 		if pg {
 			if listeners() == 0 {
@@ -105,9 +111,7 @@ func TestWatchFreesWhatItHolds(t *testing.T) {
 		}
 
 		// Closing the store under a waiting watch.
-		started = make(chan struct{})
-		done = watchUntil(bg, memos, started)
-		startWatch(t, memos, started)
+		done = watchFromNow(t, bg, memos, nil)
 		must(t, s.Close())
 		if err := <-done; !errors.Is(err, airnest.ErrClosed) {
 			t.Fatalf("after Close: %v, want ErrClosed", err)
