@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/airnest/airnest"
 )
@@ -224,4 +225,22 @@ func startWatch(t testing.TB, memos *airnest.Coll[Memo], started <-chan struct{}
 			must(t, memos.Save(bg, &Memo{Topic: "marker"}))
 		}
 	}
+}
+
+// Retention.Age drops the changes older than it at the next trim, and a
+// watch resuming from before them gets ErrGap; the young ones stay.
+func TestWatchRetentionAge(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, dsn string) {
+		_, memos := watchStore(t, dsn, airnest.Retention{Age: time.Second})
+		saveN(t, memos, "old", 10)
+		time.Sleep(2100 * time.Millisecond) // the log's clock counts whole seconds
+		saveN(t, memos, "young", 54)        // the 64th change trims
+		for _, err := range memos.Watch(bg, &airnest.WatchOptions{Resume: true}) {
+			if !errors.Is(err, airnest.ErrGap) {
+				t.Fatalf("resuming before changes older than Age: %v, want ErrGap", err)
+			}
+			break
+		}
+	})
 }
