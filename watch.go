@@ -227,19 +227,18 @@ func eachCached(conn backend.Conn, q *backend.Query, args []any, row func(backen
 	return st.Err()
 }
 
-// head reads (trimmed, newest) of the collection's log: the highest Seq
-// retention removed, and the newest Seq logged.
-func (w *watcher[T]) head(conn backend.Conn) (trimmed, newest int64, err error) {
+// head reads the newest Seq logged; ErrInvalid when the collection keeps
+// no log.
+func (w *watcher[T]) head(conn backend.Conn) (newest int64, err error) {
 	found := false
 	err = query(conn, w.c.store.d.ChangeLogHead(), []any{w.c.name}, func(st backend.Stmt) error {
-		found = true
-		trimmed, newest = st.ColumnInt64(0), st.ColumnInt64(1)
+		found, newest = true, st.ColumnInt64(0)
 		return nil
 	})
 	if err == nil && !found {
 		err = w.noLog()
 	}
-	return trimmed, newest, err
+	return newest, err
 }
 
 func (w *watcher[T]) noLog() error {
@@ -260,7 +259,7 @@ func (w *watcher[T]) begin(ctx context.Context, o WatchOptions) error {
 		if !logged {
 			return w.noLog()
 		}
-		trimmed, newest, err := w.head(conn)
+		newest, err := w.head(conn)
 		if err != nil {
 			return err
 		}
@@ -271,10 +270,7 @@ func (w *watcher[T]) begin(ctx context.Context, o WatchOptions) error {
 			}
 			return nil
 		}
-		if o.After < trimmed {
-			return fmt.Errorf("%w: the change log of collection %q no longer holds the changes after Seq %d (retention removed them up to Seq %d): read the collection afresh and watch from now", ErrGap, w.c.name, o.After, trimmed)
-		}
-		w.last = o.After
+		w.last = o.After // read checks that the log still holds what follows
 		return nil
 	})
 }
@@ -314,7 +310,7 @@ func (w *watcher[T]) read(ctx context.Context, yield func(Change[T], error) bool
 	case !found:
 		return 0, w.noLog()
 	case w.last < trimmed:
-		return 0, fmt.Errorf("%w: the watch of collection %q fell behind: retention removed changes after Seq %d (up to Seq %d) before it read them", ErrGap, w.c.name, w.last, trimmed)
+		return 0, fmt.Errorf("%w: the change log of collection %q no longer holds every change after Seq %d (retention removed them up to Seq %d): read the collection afresh and watch from now", ErrGap, w.c.name, w.last, trimmed)
 	}
 	dec := w.c.codec.Load()
 	for _, r := range page {

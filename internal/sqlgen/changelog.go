@@ -186,7 +186,8 @@ $f$`, OpDeleted, OpSaved, TrimEvery, NotifyChannel)
 }
 
 // ReadChanges reads collection ?'s changes after seq ?, in order, at most
-// limit, each as (seq, op, id, v, trimmed); trimmed (see ChangeLogHead) is
+// limit, each as (seq, op, id, v, trimmed); trimmed, the highest seq of
+// the collection that retention removed, is
 // read in the same statement, so from the same snapshot. With no change to
 // read it returns one row of NULLs and trimmed; no row when the collection
 // keeps no log.
@@ -203,8 +204,8 @@ func (d *Dialect) ReadChanges(limit int) string {
 	WHERE l.collection = ? ORDER BY c.seq`, coll, limit))
 }
 
-// ChangeLogHead reads (trimmed, newest seq) of collection ?: the highest
-// seq its retention removed, and the newest seq of any change logged.
+// ChangeLogHead reads the newest seq of any change logged, in a row that
+// exists when collection ? keeps a log.
 func (d *Dialect) ChangeLogHead() string {
 	newest := "(SELECT coalesce(max(seq), 0) FROM _airnest_changes)"
 	if d.or().pg {
@@ -212,5 +213,5 @@ func (d *Dialect) ChangeLogHead() string {
 	} else {
 		newest = "max(" + newest + ", coalesce((SELECT seq FROM sqlite_sequence WHERE name = '_airnest_changes'), 0))"
 	}
-	return d.Rebind("SELECT trimmed, " + newest + " FROM _airnest_changelog WHERE collection = ?")
+	return d.Rebind("SELECT " + newest + " FROM _airnest_changelog WHERE collection = ?")
 }
