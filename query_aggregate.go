@@ -2,7 +2,6 @@ package airnest
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding"
@@ -387,15 +386,3 @@ func (k groupKey) value() sqlValue {
 	return sqlValue{kind: k.kind, i: k.i, f: k.f, s: k.s}
 }
 
-// compareSQL orders two non-NULL values of one column as the database does.
-func compareSQL(a, b sqlValue) int {
-	switch a.kind {
-	case sqlInt:
-		return cmp.Compare(a.i, b.i)
-	case sqlFloat:
-		return cmp.Compare(a.f, b.f)
-	case sqlText:
-		return strings.Compare(a.s, b.s)
-	}
-	return bytes.Compare(a.b, b.b)
-}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,7 +48,10 @@ func (m *matcher) eval(e sqlgen.Expr, rv reflect.Value) (bool, error) {
 		return !ok, err
 	}
 	col := m.cols[e.Col]
-	v, err := col.conv(rv.FieldByIndex(col.index))
+	if e.Elems != "" {
+		return m.member(e, col, rv)
+	}
+	v, err := col.value(rv)
 	if err != nil {
 		return false, fmt.Errorf("%w: index %q (field %s): %v", ErrInvalid, col.name, col.field, err)
 	}
@@ -91,6 +95,39 @@ func (m *matcher) eval(e sqlgen.Expr, rv reflect.Value) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("airnest: filter operator %d has no evaluation", e.Op)
+}
+
+// member evaluates a membership filter on a slice column as its side
+// table answers it: over the elements Save stores (NULL and NaN left out).
+func (m *matcher) member(e sqlgen.Expr, col *indexCol, rv reflect.Value) (bool, error) {
+	if e.Op == sqlgen.OpIsEmpty {
+		n, err := col.value(rv) // the column holds the slice's length
+		return n.i == 0, err
+	}
+	elems, err := col.elements(rv, nil)
+	if err != nil {
+		return false, fmt.Errorf("%w: index %q (field %s): %v", ErrInvalid, col.name, col.field, err)
+	}
+	has := func(want sqlValue) bool {
+		return slices.ContainsFunc(elems, func(x sqlValue) bool { return sameValue(x, want) })
+	}
+	if e.Op == sqlgen.OpContains {
+		return has(m.vals[e.Args[0]]), nil
+	}
+	list, err := inValues(e.Type, m.vals[e.Args[0]].s)
+	if err != nil {
+		return false, err
+	}
+	found := 0
+	for _, want := range list {
+		if has(want) {
+			found++
+		}
+	}
+	if e.Op == sqlgen.OpContainsAny {
+		return found > 0, nil
+	}
+	return int64(found) == m.vals[e.Args[1]].i, nil // ContainsAll: its list is distinct
 }
 
 // sameValue is SQL's IS: NULL is NULL, otherwise equal values.
