@@ -34,6 +34,12 @@ var tableKinds = []tableKind{
 	{name: "_airnest_migrations", create: (*sqlgen.Dialect).Migrations,
 		cols: []string{"collection", "name", "upto", "cursor", "done", "total", "started", "finished"}, key: []string{"collection", "name"}},
 	{name: "_airnest_format"}, // PostgreSQL's format row: written by the destination itself
+	// The change log of Watch is not copied: its sequence numbers mean
+	// something only in the database that made them. A program that opens
+	// the copy with ChangeLog starts a new log there.
+	{name: "_airnest_changes"},
+	{name: "_airnest_changelog"},
+	{name: "_airnest_seq"},
 }
 
 // tableKindOf returns the kind of table name, nil for a table of no kind.

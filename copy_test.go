@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -428,6 +429,52 @@ func TestCopyFailedVerificationLeavesNothing(t *testing.T) {
 			}
 		} else if tables := storeTables(t, dst); tables != "_airnest_collections _airnest_format _airnest_keys" {
 			t.Fatalf("a failed copy left %q", tables)
+		}
+	})
+}
+
+// A logged collection is copied without its change log: the copy's log
+// starts when a program opens it with ChangeLog, and a watch of the copy
+// from its beginning sees only what was written there.
+func TestCopyLeavesTheChangeLog(t *testing.T) {
+	eachBackend(t, func(t *testing.T, src string) {
+		open := func(dsn string) (*airnest.Store, *airnest.Coll[Job]) {
+			s := airnest.NewStore()
+			jobs := airnest.Collection[Job](s, airnest.ChangeLog(airnest.Retention{}))
+			if err := s.Open(bg, dsn, nil); err != nil {
+				t.Fatal(err)
+			}
+			return s, jobs
+		}
+		s, jobs := open(src)
+		for i := range 5 {
+			if err := jobs.Save(bg, &Job{Status: strconv.Itoa(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		dst := anotherStore(t, src)
+		rep, err := airnest.Copy(bg, src, dst, nil)
+		if err != nil || len(rep.Collections) != 1 || rep.Collections[0].Rows != 5 || len(rep.Skipped) != 0 {
+			t.Fatalf("copy of a logged store: %+v, %v", rep, err)
+		}
+		s2, jobs2 := open(dst)
+		defer s2.Close()
+		fresh := Job{Status: "written in the copy"}
+		if err := jobs2.Save(bg, &fresh); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := jobs2.Count(bg); n != 6 || err != nil {
+			t.Fatalf("the copy counts %d, %v; want 6", n, err)
+		}
+		for ch, err := range jobs2.Watch(bg, &airnest.WatchOptions{Resume: true}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.ID != fresh.ID || ch.Op != airnest.Saved {
+				t.Fatalf("the copy's log starts with %+v, want the save made in the copy", ch)
+			}
+			break
 		}
 	})
 }

@@ -385,4 +385,3 @@ func (k groupKey) value() sqlValue {
 	}
 	return sqlValue{kind: k.kind, i: k.i, f: k.f, s: k.s}
 }
-
