@@ -175,21 +175,34 @@ func (g bagGen) tree(depth int) (airnest.Filter, func(Bag) bool, string) {
 // TestMembershipMatchesGoReference runs random filter trees of membership
 // filters, nested fields and And, Or, Not, and compares each result with a
 // plain Go loop over Scan.
+// openBags opens the store at dsn with Bag's index columns (and opts).
+func openBags(t *testing.T, dsn string, opts ...airnest.Option) (*airnest.Store, *airnest.Coll[Bag]) {
+	t.Helper()
+	s := airnest.NewStore()
+	bags := airnest.Collection[Bag](s, append(opts, airnest.Index("tags", "nums", "meta.codes", "meta.rank", "meta.owner"))...)
+	if err := s.Open(bg, dsn, nil); err != nil {
+		t.Fatal(err)
+	}
+	return s, bags
+}
+
+// newBagGen makes random Bags and filters with words the backend at dsn
+// stores.
+func newBagGen(dsn string, seed, stream uint64) bagGen {
+	words := bagWords
+	if backendOf(dsn) == "postgres" {
+		words = words[:len(words)-1] // PostgreSQL text holds no NUL
+	}
+	return bagGen{rand.New(rand.NewPCG(seed, stream)), words}
+}
+
 func TestMembershipMatchesGoReference(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, dsn string) {
-		s := airnest.NewStore()
-		bags := airnest.Collection[Bag](s, airnest.Index("tags", "nums", "meta.codes", "meta.rank", "meta.owner"))
-		if err := s.Open(bg, dsn, nil); err != nil {
-			t.Fatal(err)
-		}
+		s, bags := openBags(t, dsn)
 		defer s.Close()
 		seed := uint64(time.Now().UnixNano())
-		words := bagWords
-		if backendOf(dsn) == "postgres" {
-			words = words[:len(words)-1] // PostgreSQL text holds no NUL
-		}
-		g := bagGen{rand.New(rand.NewPCG(seed, 11)), words}
+		g := newBagGen(dsn, seed, 11)
 		err := s.Tx(bg, func(tx *airnest.Tx) error {
 			for i := range 120 {
 				b := g.bag(i)

@@ -43,21 +43,7 @@ func TestQueryWatchMatchesDatabase(t *testing.T) {
 			if err != nil {
 				t.Fatalf("seed %d round %d: %s: %v", seed, round, desc, err)
 			}
-			// Resumed from the start, every value's one save is delivered:
-			// Saved when it matches, Left when not.
-			var got []airnest.ID[Rec]
-			seen := 0
-			for ch, err := range q.Watch(bg, &airnest.WatchOptions{Resume: true}) {
-				if err != nil {
-					t.Fatalf("seed %d round %d: %s: %v", seed, round, desc, err)
-				}
-				if ch.Op == airnest.Saved {
-					got = append(got, ch.ID)
-				}
-				if seen++; seen == n {
-					break
-				}
-			}
+			got := watchedSaves(t, q, n, fmt.Sprintf("seed %d round %d: %s", seed, round, desc))
 			slices.SortFunc(want, func(a, b airnest.ID[Rec]) int { return a.Compare(b) })
 			if !slices.Equal(got, want) {
 				t.Fatalf("seed %d round %d: %s: the watch matched %d values, the database %d:\n got %v\nwant %v", seed, round, desc, len(got), len(want), got, want)
@@ -70,6 +56,27 @@ func TestQueryWatchMatchesDatabase(t *testing.T) {
 			t.Fatalf("only %d random filters matched anything", nonEmpty)
 		}
 	})
+}
+
+// watchedSaves watches q from the log's start, where each of n values
+// was saved once, and returns the IDs delivered as Saved (matching) in
+// commit order; the others come as Left.
+func watchedSaves[T any](t *testing.T, q *airnest.Query[T], n int, what string) []airnest.ID[T] {
+	t.Helper()
+	var got []airnest.ID[T]
+	seen := 0
+	for ch, err := range q.Watch(bg, &airnest.WatchOptions{Resume: true}) {
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ch.Op == airnest.Saved {
+			got = append(got, ch.ID)
+		}
+		if seen++; seen == n {
+			break
+		}
+	}
+	return got
 }
 
 // A query watch from now reports values entering the query (Saved),
@@ -188,19 +195,10 @@ func TestQueryWatchEntersAndLeaves(t *testing.T) {
 func TestQueryWatchMembershipMatchesDatabase(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, dsn string) {
-		s := airnest.NewStore()
-		bags := airnest.Collection[Bag](s, airnest.Index("tags", "nums", "meta.codes", "meta.rank", "meta.owner"),
-			airnest.ChangeLog(airnest.Retention{}))
-		if err := s.Open(bg, dsn, nil); err != nil {
-			t.Fatal(err)
-		}
+		s, bags := openBags(t, dsn, airnest.ChangeLog(airnest.Retention{}))
 		defer s.Close()
 		seed := uint64(time.Now().UnixNano())
-		words := bagWords
-		if backendOf(dsn) == "postgres" {
-			words = words[:len(words)-1] // PostgreSQL text holds no NUL
-		}
-		g := bagGen{rand.New(rand.NewPCG(seed, 17)), words}
+		g := newBagGen(dsn, seed, 17)
 		const n = 80
 		for i := range n {
 			b := g.bag(i)
@@ -214,19 +212,7 @@ func TestQueryWatchMembershipMatchesDatabase(t *testing.T) {
 			if err != nil {
 				t.Fatalf("seed %d round %d: %s: %v", seed, round, desc, err)
 			}
-			var got []airnest.ID[Bag]
-			seen := 0
-			for ch, err := range q.Watch(bg, &airnest.WatchOptions{Resume: true}) {
-				if err != nil {
-					t.Fatalf("seed %d round %d: %s: %v", seed, round, desc, err)
-				}
-				if ch.Op == airnest.Saved {
-					got = append(got, ch.ID)
-				}
-				if seen++; seen == n {
-					break
-				}
-			}
+			got := watchedSaves(t, q, n, fmt.Sprintf("seed %d round %d: %s", seed, round, desc))
 			slices.SortFunc(want, func(a, b airnest.ID[Bag]) int { return a.Compare(b) })
 			if !slices.Equal(got, want) {
 				t.Fatalf("seed %d round %d: %s: the watch matched %d values, the database %d", seed, round, desc, len(got), len(want))
