@@ -124,7 +124,7 @@ type rowResult struct {
 	extra  [2]float64 // the same for the second count (the saver's saves/s)
 	rows   [2]int     // rows in each implementation's table when the workload began
 	med    float64    // median over rounds of airnest's rate ÷ the baseline's
-	status string     // "" or "pending"
+	status string     // "" or why the workload did not run
 }
 
 func (r rowResult) ratio() float64 { return r.med }
@@ -262,7 +262,7 @@ func compareMode(ctx context.Context, cfg config, dir, mode string, pool []Job) 
 		m, err := measure(w, ims, cfg, uint64(wi))
 		switch {
 		case errors.Is(err, errPending):
-			res.status = "pending"
+			res.status = "not run here (no implementation for this backend)"
 		case err != nil:
 			return false, fmt.Errorf("%s: %w", w.name, err)
 		default:
