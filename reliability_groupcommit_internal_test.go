@@ -2,6 +2,7 @@ package airnest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ncruces/go-sqlite3/vfs"
 
+	"github.com/airnest/airnest/internal/backend"
 	"github.com/airnest/airnest/internal/faultvfs"
 )
 
@@ -88,5 +90,67 @@ func TestGroupCommitSyncsPerBatch(t *testing.T) {
 			}
 			t.Logf("%d queued Saves, MaxBatch %d: %d WAL syncs", c.callers, c.maxBatch, syncs)
 		})
+	}
+}
+
+var errPartWay = errors.New("failed after its first write")
+
+// A write job of several statements that fails part way, committed in one
+// batch with other callers' writes, leaves none of its writes behind; the
+// others' writes are committed.
+func TestGroupCommitJobIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := NewStore()
+	recs := Collection[gcRec](s)
+	if err := s.Open(ctx, filepath.Join(t.TempDir(), "gc.db"), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	half := gcRec{ID: NewID[gcRec](), N: 1}
+	blob, vals, err := recs.c.encode(nil, &half, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	txErr := make(chan error, 1)
+	go func() {
+		txErr <- s.Tx(ctx, func(*Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	partial := make(chan error, 1)
+	go func() {
+		partial <- s.db.Write(&backend.Job{Ctx: ctx, Tx: true, Run: func(c backend.Conn) error {
+			if err := recs.c.write(c, half.ID, blob, vals); err != nil {
+				return err
+			}
+			return errPartWay
+		}})
+	}()
+	other := gcRec{N: 2}
+	saved := make(chan error, 1)
+	go func() { saved <- recs.Save(ctx, &other) }()
+	for s.sqliteDB().W.Queued() < 2 {
+		runtime.Gosched()
+	}
+	close(release)
+	if err := <-txErr; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-partial; !errors.Is(err, errPartWay) {
+		t.Fatalf("the failing job returned %v", err)
+	}
+	if err := <-saved; err != nil {
+		t.Fatalf("the Save batched with it: %v", err)
+	}
+	if v, err := recs.Load(ctx, half.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the failed job's first write was committed with its batch: %+v, %v", v, err)
+	}
+	if _, err := recs.Load(ctx, other.ID); err != nil {
+		t.Errorf("the Save batched with the failed job: %v", err)
 	}
 }

@@ -220,8 +220,30 @@ func (w *Writer) runBatch(batch []*Job) {
 		}
 		return
 	}
+	// A job of several statements that fails (or panics) part way must
+	// leave nothing in the transaction it shares with the others: it runs
+	// in a savepoint, which its failure rolls back alone.
+	shared := len(live) > 1
 	for i, j := range live {
-		w.run(j)
+		sp := shared && j.Tx
+		if sp {
+			if err := c.Exec("SAVEPOINT airnest_job"); err != nil {
+				j.err = err
+			}
+		}
+		if j.err == nil {
+			w.run(j)
+		}
+		if sp && c.InTx() {
+			if j.err != nil || j.panicked {
+				if err := c.Exec("ROLLBACK TO airnest_job"); err != nil && j.err == nil {
+					j.err = err
+				}
+			}
+			if err := c.Exec("RELEASE airnest_job"); err != nil && j.err == nil {
+				j.err = err
+			}
+		}
 		if j.err != nil && fatal(j.err, c) {
 			// The transaction is gone or unsafe: everything in it fails.
 			c.Rollback()
