@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -107,32 +106,8 @@ func (g bagGen) elem(col string) any {
 
 func (g bagGen) tree(depth int) (airnest.Filter, func(Bag) bool, string) {
 	r := g.rng
-	if depth > 0 && r.IntN(3) == 0 {
-		var fs []airnest.Filter
-		var preds []func(Bag) bool
-		var descs []string
-		for range r.IntN(4) {
-			f, p, d := g.tree(depth - 1)
-			fs, preds, descs = append(fs, f), append(preds, p), append(descs, d)
-		}
-		switch r.IntN(3) {
-		case 0:
-			return airnest.And(fs...), func(x Bag) bool {
-				for _, p := range preds {
-					if !p(x) {
-						return false
-					}
-				}
-				return true
-			}, "And(" + strings.Join(descs, ", ") + ")"
-		case 1:
-			return airnest.Or(fs...), func(x Bag) bool {
-				return slices.ContainsFunc(preds, func(p func(Bag) bool) bool { return p(x) })
-			}, "Or(" + strings.Join(descs, ", ") + ")"
-		default:
-			f, p, d := g.tree(depth - 1)
-			return airnest.Not(f), func(x Bag) bool { return !p(x) }, "Not(" + d + ")"
-		}
+	if f, pred, desc, ok := branchTree(r, depth, g.tree); ok {
+		return f, pred, desc
 	}
 	switch r.IntN(7) {
 	case 0: // a nested field behind a pointer

@@ -136,40 +136,43 @@ func (g randTree) nonNull(col string) (any, any) {
 	}
 }
 
+// branchTree makes, one time in three while depth lasts, an And or Or of
+// up to 3 random subtrees from sub, or a Not of one, with its Go predicate
+// and description; ok is false when the caller is to make a leaf.
+func branchTree[T any](r *rand.Rand, depth int, sub func(depth int) (airnest.Filter, func(T) bool, string)) (f airnest.Filter, pred func(T) bool, desc string, ok bool) {
+	if depth == 0 || r.IntN(3) != 0 {
+		return airnest.Filter{}, nil, "", false
+	}
+	var fs []airnest.Filter
+	var preds []func(T) bool
+	var descs []string
+	for range r.IntN(4) {
+		f, p, d := sub(depth - 1)
+		fs, preds, descs = append(fs, f), append(preds, p), append(descs, d)
+	}
+	switch r.IntN(3) {
+	case 0:
+		return airnest.And(fs...), func(x T) bool {
+			for _, p := range preds {
+				if !p(x) {
+					return false
+				}
+			}
+			return true
+		}, "And(" + strings.Join(descs, ", ") + ")", true
+	case 1:
+		return airnest.Or(fs...), func(x T) bool {
+			return slices.ContainsFunc(preds, func(p func(T) bool) bool { return p(x) })
+		}, "Or(" + strings.Join(descs, ", ") + ")", true
+	}
+	f, p, d := sub(depth - 1)
+	return airnest.Not(f), func(x T) bool { return !p(x) }, "Not(" + d + ")", true
+}
+
 func (g randTree) tree(depth int) (airnest.Filter, func(Rec) bool, string) {
 	r := g.rng
-	if depth > 0 && r.IntN(3) == 0 {
-		n := r.IntN(4)
-		var fs []airnest.Filter
-		var preds []func(Rec) bool
-		var descs []string
-		for range n {
-			f, p, d := g.tree(depth - 1)
-			fs, preds, descs = append(fs, f), append(preds, p), append(descs, d)
-		}
-		switch r.IntN(3) {
-		case 0:
-			return airnest.And(fs...), func(x Rec) bool {
-				for _, p := range preds {
-					if !p(x) {
-						return false
-					}
-				}
-				return true
-			}, "And(" + strings.Join(descs, ", ") + ")"
-		case 1:
-			return airnest.Or(fs...), func(x Rec) bool {
-				for _, p := range preds {
-					if p(x) {
-						return true
-					}
-				}
-				return false
-			}, "Or(" + strings.Join(descs, ", ") + ")"
-		default:
-			f, p, d := g.tree(depth - 1)
-			return airnest.Not(f), func(x Rec) bool { return !p(x) }, "Not(" + d + ")"
-		}
+	if f, pred, desc, ok := branchTree(r, depth, g.tree); ok {
+		return f, pred, desc
 	}
 	col := propCols[r.IntN(len(propCols))]
 	key := func(x Rec) any { return propKey(x, col) }
